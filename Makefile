@@ -1,0 +1,55 @@
+# meshproof: the two commands of the README, plus bench, lint and format.
+#   make run    install missing Debian packages, build (release), run the main job on the embedded spec
+#   make test   install missing Debian packages, build release and asan, run every test through ctest
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+JOBS ?= $(shell nproc)
+SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null || find src tests bench -name '*.cc' -o -name '*.h')
+
+.PHONY: help deps release asan debug test run bench lint format clean
+
+help:
+	@echo "make run     the main job on the embedded Sprint 6 spec (ARGS='--quick' etc. are passed on)"
+	@echo "make test    every test, release and asan builds"
+	@echo "make bench   benchmarks (see docs/benchmarks.md)"
+	@echo "make lint    clang-format check, layering check, clang-tidy"
+	@echo "make format  clang-format every C++ file in place"
+
+deps:
+	@scripts/install-deps.sh
+
+release: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+
+debug: deps
+	@cmake --preset debug >/dev/null
+	@cmake --build --preset debug -j $(JOBS)
+
+test: release asan
+	ctest --preset release -j $(JOBS)
+	ctest --preset asan -j $(JOBS)
+
+run: release
+	./build/release/meshproof run $(ARGS)
+
+bench: release
+	./build/release/bench/meshproof_bench_spec --benchmark_repetitions=5 \
+	    --benchmark_report_aggregates_only=true
+
+lint: release
+	@echo "clang-format:"; clang-format --dry-run -Werror $(SOURCES) && echo "  ok"
+	@python3 tests/layering/check_layering.py src/meshproof
+	@echo "clang-tidy:"; clang-tidy -p build/release --quiet --extra-arg=-Wno-unknown-warning-option \
+	    $(filter src/%.cc,$(SOURCES)) 2>/dev/null | grep -E "warning:|error:" ; \
+	    test $${PIPESTATUS[0]} -eq 0 && echo "  done"
+
+format:
+	clang-format -i $(SOURCES)
+
+clean:
+	rm -rf build

@@ -1,0 +1,27 @@
+// How long loading and linting the default spec takes (it happens at every command start).
+#include <benchmark/benchmark.h>
+
+#include "meshproof/spec/lint.h"
+#include "meshproof/spec/loader.h"
+
+namespace {
+
+void BM_LoadDefaultSpec(benchmark::State& state) {
+  const auto source = meshproof::spec::defaultSpecSource();
+  for (auto _ : state) {
+    auto result = meshproof::spec::load({source});
+    benchmark::DoNotOptimize(result);
+  }
+}
+BENCHMARK(BM_LoadDefaultSpec);
+
+void BM_LintDefaultSpec(benchmark::State& state) {
+  auto result = meshproof::spec::load({meshproof::spec::defaultSpecSource()});
+  for (auto _ : state) {
+    auto warnings = meshproof::spec::lint(*result.spec);
+    benchmark::DoNotOptimize(warnings);
+  }
+}
+BENCHMARK(BM_LintDefaultSpec);
+
+} // namespace

@@ -1,0 +1,31 @@
+# Build options shared by every meshproof target.
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+endif()
+
+set(MESHPROOF_SANITIZE "" CACHE STRING "Sanitizers for every target, e.g. address,undefined")
+if(MESHPROOF_SANITIZE)
+  add_compile_options(-fsanitize=${MESHPROOF_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${MESHPROOF_SANITIZE})
+endif()
+
+# Warnings as errors on project code only (third-party headers come in as SYSTEM).
+# -Wno-restrict: GCC 12 reports false -Wrestrict positives inside libstdc++'s std::string operator+
+# at -O2 and above (GCC bug 105329); the warning is off so that string code builds in release.
+function(meshproof_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror -Wshadow
+                                           -Wnon-virtual-dtor -Wimplicit-fallthrough -Wno-restrict)
+endfunction()
+
+# meshproof_library(<folder> SOURCES ... DEPS ...): one static library per subsystem folder.
+# The DEPS list is the layering graph of DESIGN.md section 3; tests/layering checks the includes.
+function(meshproof_library folder)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  set(target meshproof_${folder})
+  add_library(${target} STATIC ${ARG_SOURCES})
+  target_include_directories(${target} PUBLIC "${PROJECT_SOURCE_DIR}/src")
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS})
+  meshproof_warnings(${target})
+endfunction()

@@ -1,0 +1,180 @@
+#include "meshproof/cli/app.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "meshproof/cli/lint_command.h"
+
+namespace meshproof::cli {
+namespace {
+
+constexpr const char* kVersion = "meshproof 0.1.0";
+
+// A subcommand whose implementation lands with a later issue: its options parse (so --help is
+// accurate), then it says so and exits 2.
+struct Pending {
+  CLI::App* command;
+  const char* tracking; // which piece of work delivers it
+};
+
+void addSpecOption(CLI::App* cmd, std::vector<std::string>& paths, bool required = false) {
+  auto* opt = cmd->add_option("-f,--filename", paths,
+                              "Spec file or directory (repeatable, as kubectl -f); "
+                              "default: the embedded Sprint 6 spec");
+  if (required) {
+    opt->required();
+  }
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "meshproof: prove that a service mesh's traffic policies and monitoring work.\n"
+      "Runs a local Istio-faithful mesh, validates every policy with statistics, runs the\n"
+      "chaos plan and keeps tamper-evident evidence. Exit codes: 0 ok, 1 a check failed,\n"
+      "2 usage or configuration error.",
+      "meshproof"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", kVersion);
+  app.fallthrough();
+
+  std::vector<std::string> spec_paths;
+  bool json = false;
+  std::vector<Pending> pending;
+
+  // run
+  auto* run_cmd =
+      app.add_subcommand("run", "The main job: bring the mesh up, validate every policy, "
+                                "run the chaos plan, record evidence, write the report, "
+                                "verify, print a verdict table");
+  addSpecOption(run_cmd, spec_paths);
+  bool quick = false;
+  std::string out_dir;
+  run_cmd->add_flag("--quick", quick, "A statistically smaller but still valid plan (about 60 s)");
+  run_cmd->add_option("--out", out_dir, "Evidence directory (default evidence/<sprint>/)");
+  pending.push_back({run_cmd, "issue 9 (the main job and its report)"});
+
+  // up
+  auto* up_cmd = app.add_subcommand("up", "Run the mesh in the foreground until Ctrl-C");
+  addSpecOption(up_cmd, spec_paths);
+  bool with_prometheus = false;
+  up_cmd->add_flag("--prometheus", with_prometheus,
+                   "Also run a real Prometheus scraping every proxy");
+  pending.push_back({up_cmd, "issue 4 (local platform)"});
+
+  // proxy
+  auto* proxy_cmd = app.add_subcommand(
+      "proxy", "Run the data plane only: a gateway in front of your own services");
+  addSpecOption(proxy_cmd, spec_paths, true);
+  pending.push_back({proxy_cmd, "issue 3 (data plane)"});
+
+  // lint
+  auto* lint_cmd = app.add_subcommand(
+      "lint", "Validate the spec as Istio would and warn about policy footguns (exit 0 with "
+              "warnings, 2 on errors)");
+  addSpecOption(lint_cmd, spec_paths);
+  lint_cmd->add_flag("--json", json, "Print diagnostics as JSON");
+
+  // load
+  auto* load_cmd =
+      app.add_subcommand("load", "Drive synthetic HTTP load at URL and report latency");
+  std::string url;
+  double rate = 0;
+  int connections = 0;
+  std::string duration;
+  long long requests = 0;
+  load_cmd->add_option("URL", url, "Target URL (loopback)")->required();
+  load_cmd->add_option("--rate", rate,
+                       "Open-loop requests per second (0: closed loop, maximum rate)");
+  load_cmd->add_option("--connections", connections, "Concurrent connections");
+  load_cmd->add_option("--duration", duration, "How long, e.g. 30s");
+  load_cmd->add_option("-n", requests, "How many requests (instead of --duration)");
+  load_cmd->add_flag("--json", json, "Print results as JSON");
+  pending.push_back({load_cmd, "issue 5 (synthetic traffic and validation)"});
+
+  // validate
+  auto* validate_cmd = app.add_subcommand(
+      "validate", "Prove one policy with statistics: split, retries, breaker or recovery");
+  std::string check;
+  validate_cmd->add_option("CHECK", check, "split | retries | breaker | recovery")
+      ->required()
+      ->check(CLI::IsMember({"split", "retries", "breaker", "recovery"}));
+  addSpecOption(validate_cmd, spec_paths);
+  validate_cmd->add_flag("--json", json, "Print the verdict record as JSON");
+  pending.push_back({validate_cmd, "issue 5 (synthetic traffic and validation)"});
+
+  // chaos
+  auto* chaos_cmd = app.add_subcommand(
+      "chaos", "Run one chaos experiment with steady-state checks and rollback: latency | kill | "
+               "run EXPERIMENT");
+  std::vector<std::string> chaos_args;
+  chaos_cmd->add_option("ARGS", chaos_args, "latency|kill ... | run EXPERIMENT")->required();
+  addSpecOption(chaos_cmd, spec_paths);
+  pending.push_back({chaos_cmd, "issue 6 (chaos engine)"});
+
+  // schedule
+  auto* schedule_cmd = app.add_subcommand(
+      "schedule", "Chaos every 4h, reports every 12h, evidence always (the sprint's schedule)");
+  addSpecOption(schedule_cmd, spec_paths);
+  bool once = false;
+  std::string for_duration;
+  schedule_cmd->add_flag("--once", once, "One chaos run and one report, then exit");
+  schedule_cmd->add_option("--for", for_duration, "Run for this long, e.g. 24h");
+  pending.push_back({schedule_cmd, "issue 6 (chaos engine)"});
+
+  // evidence
+  auto* evidence_cmd = app.add_subcommand(
+      "evidence", "The evidence ledger (RFC 9162 Merkle log): add | verify | log | prove");
+  std::vector<std::string> evidence_args;
+  evidence_cmd->add_option("ARGS", evidence_args, "add FILE | verify | log | prove ...")
+      ->required();
+  pending.push_back({evidence_cmd, "issue 7 (evidence ledger)"});
+
+  // report
+  auto* report_cmd = app.add_subcommand("report", "Write the Markdown + HTML report from evidence");
+  std::string evidence_dir;
+  std::string report_out;
+  report_cmd->add_option("--evidence", evidence_dir, "Evidence directory");
+  report_cmd->add_option("--out", report_out, "Output file");
+  pending.push_back({report_cmd, "issue 9 (the main job and its report)"});
+
+  // render
+  auto* render_cmd =
+      app.add_subcommand("render", "Render Istio, Prometheus and Grafana files from the spec");
+  addSpecOption(render_cmd, spec_paths);
+  std::string render_out = "monitoring/";
+  render_cmd->add_option("--out", render_out, "Output directory (default monitoring/)");
+  pending.push_back({render_cmd, "issue 8 (monitoring as code)"});
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  if (lint_cmd->parsed()) {
+    return lintCommand({spec_paths, json}, std::cout);
+  }
+  for (const Pending& p : pending) {
+    if (p.command->parsed()) {
+      std::cerr << "meshproof " << p.command->get_name() << ": not implemented yet (" << p.tracking
+                << ")\n";
+      return kExitUsage;
+    }
+  }
+  std::cerr << "meshproof: no subcommand given (see meshproof --help)\n";
+  return kExitUsage;
+}
+
+} // namespace meshproof::cli
