@@ -44,9 +44,9 @@ bench: release
 lint: release
 	@echo "clang-format:"; clang-format --dry-run -Werror $(SOURCES) && echo "  ok"
 	@python3 tests/layering/check_layering.py src/meshproof
-	@echo "clang-tidy:"; clang-tidy -p build/release --quiet --extra-arg=-Wno-unknown-warning-option \
-	    $(filter src/%.cc,$(SOURCES)) 2>/dev/null | grep -E "warning:|error:" ; \
-	    test $${PIPESTATUS[0]} -eq 0 && echo "  done"
+	@echo "clang-tidy:"; out=$$(clang-tidy -p build/release --quiet --extra-arg=-Wno-unknown-warning-option \
+	    $(filter src/%.cc,$(SOURCES)) 2>/dev/null | grep -E "warning:|error:"); \
+	    if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "  ok"; fi
 
 format:
 	clang-format -i $(SOURCES)

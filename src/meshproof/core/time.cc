@@ -145,7 +145,8 @@ Result<WallTime> parseIso8601(std::string_view s) {
   }
   const int64_t days =
       daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+  const int64_t secs = days * 86400 + int64_t{hour} * 3600 + int64_t{minute} * 60 + second -
+                       int64_t{offset_minutes} * 60;
   return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::seconds(secs) +
                                                                  std::chrono::nanoseconds(nanos)));
 }

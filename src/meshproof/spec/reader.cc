@@ -79,10 +79,10 @@ SourceLocation locationOf(const DocContext& ctx, const YAML::Mark& mark) {
   return loc;
 }
 
-Node::Node(DocContext& ctx, YAML::Node node, std::string path, std::string schema_path,
+Node::Node(DocContext& ctx, const YAML::Node& node, std::string path, std::string schema_path,
            YAML::Mark key_mark)
-    : ctx_(&ctx), node_(std::move(node)), path_(std::move(path)),
-      schema_path_(std::move(schema_path)), key_mark_(key_mark) {
+    : ctx_(&ctx), node_(node), path_(std::move(path)), schema_path_(std::move(schema_path)),
+      key_mark_(key_mark) {
   ++ctx_->visits;
 }
 
@@ -332,6 +332,14 @@ MapReader::MapReader(const Node& node) : node_(node) {
 }
 
 MapReader::~MapReader() {
+  try {
+    reportUnread();
+  } catch (...) {
+    // Only allocation can fail here; losing a warning beats terminating the process.
+  }
+}
+
+void MapReader::reportUnread() {
   if (!valid_ || node_.ctx().budget_exceeded) {
     return;
   }

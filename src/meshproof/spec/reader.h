@@ -40,7 +40,7 @@ SourceLocation locationOf(const DocContext& ctx, const YAML::Mark& mark);
 
 class Node {
 public:
-  Node(DocContext& ctx, YAML::Node node, std::string path, std::string schema_path,
+  Node(DocContext& ctx, const YAML::Node& node, std::string path, std::string schema_path,
        YAML::Mark key_mark);
 
   const std::string& path() const { return path_; }
@@ -118,6 +118,8 @@ public:
   std::vector<std::pair<Node, Node>> entries();
 
 private:
+  void reportUnread();
+
   Node node_;
   bool valid_ = false;
   std::set<std::string, std::less<>> used_;
