@@ -93,6 +93,14 @@ class Cli(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stdout)
         self.assertIn("has no Workload", r.stdout)
 
+    def test_lint_reads_standard_input(self):
+        text = default_text().replace("weight: 10\n", "weight: -10\n", 1)
+        r = subprocess.run([BINARY, "lint", "-f", "-"], input=text, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("<stdin>:", r.stdout)
+        self.assertIn("spec.http[0].route[1].weight", r.stdout)
+
     def test_lint_missing_file_exits_2(self):
         r = run("lint", "-f", os.path.join(self.tmp, "nope.yaml"))
         self.assertEqual(r.returncode, 2)

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <tuple>
 
@@ -336,6 +337,16 @@ core::Result<std::vector<SpecSource>> readSpecPaths(const std::vector<std::strin
     return core::invalidArgument("no spec given");
   }
   for (const std::string& path : paths) {
+    if (path == "-") {
+      // As kubectl: "-f -" reads the standard input.
+      std::ostringstream text;
+      text << std::cin.rdbuf();
+      if (text.str().size() > kMaxSpecFileBytes) {
+        return core::invalidArgument("<stdin>: input is too large");
+      }
+      out.push_back({"<stdin>", text.str()});
+      continue;
+    }
     std::error_code ec;
     const fs::file_status st = fs::status(path, ec);
     if (ec || !fs::exists(st)) {

@@ -35,8 +35,8 @@ struct LoadResult {
 // Largest file read; bigger ones are an error rather than an attempt.
 inline constexpr size_t kMaxSpecFileBytes = 16u << 20;
 
-// Reads `-f` arguments as kubectl does: a file, or a directory whose *.yaml, *.yml and *.json files
-// are read in name order (not recursively). A missing path, an unreadable file or an empty
+// Reads `-f` arguments as kubectl does: a file, "-" for the standard input, or a directory whose
+// *.yaml, *.yml and *.json files are read in name order (not recursively). A missing path, an unreadable file or an empty
 // directory is an InvalidArgument error naming the path.
 core::Result<std::vector<SpecSource>> readSpecPaths(const std::vector<std::string>& paths);
 
