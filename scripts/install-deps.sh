@@ -11,7 +11,8 @@ set -euo pipefail
 BUILD=(g++ cmake ninja-build ccache make pkg-config)
 LIBS=(libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libssl-dev
       libre2-dev libyaml-dev)
-TEST=(libgtest-dev libgmock-dev libbenchmark-dev python3 clang-format clang-tidy)
+TEST=(libgtest-dev libgmock-dev libbenchmark-dev python3 clang-format clang-tidy
+      prometheus)  # promtool checks the metrics exposition
 PACKAGES=("${BUILD[@]}" "${LIBS[@]}" "${TEST[@]}")
 
 missing=()
