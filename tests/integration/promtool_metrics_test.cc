@@ -76,9 +76,9 @@ TEST(Promtool, AcceptsMeshproofsExposition) {
     }
     const bool istio_unit =
         line.find("use base unit \"seconds\" instead of \"milliseconds\"") != std::string::npos;
-    const bool envoy_counter = line.rfind("envoy_cluster_", 0) == 0 &&
-                               line.find("counter metrics should have \"_total\" suffix") !=
-                                   std::string::npos;
+    const bool envoy_counter =
+        line.rfind("envoy_cluster_", 0) == 0 &&
+        line.find("counter metrics should have \"_total\" suffix") != std::string::npos;
     EXPECT_TRUE(istio_unit || envoy_counter) << "unexpected promtool finding: " << line;
   }
 }

@@ -182,7 +182,11 @@ std::string Registry::expose() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
   out.reserve(4096);
-  for (const auto& [name, entry] : order_) {
+  for (const auto& item : order_) {
+    // Plain references, not a structured binding: lambdas below capture `name` (clang 14 cannot
+    // capture structured bindings).
+    const std::string& name = item.first;
+    const Entry& entry = item.second;
     switch (entry.type) {
     case Type::Counter: {
       const auto& f = *static_cast<const Family<Counter>*>(entry.family);

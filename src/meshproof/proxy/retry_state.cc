@@ -59,29 +59,10 @@ void ResourceLimit::release() {
 }
 
 uint32_t parseRetryOnHeader(const std::string& value) {
-  static const std::map<std::string_view, RetryOn> kTokens{
-      {"5xx", RetryOn::Http5xx},
-      {"gateway-error", RetryOn::GatewayError},
-      {"reset", RetryOn::Reset},
-      {"reset-before-request", RetryOn::ResetBeforeRequest},
-      {"connect-failure", RetryOn::ConnectFailure},
-      {"retriable-4xx", RetryOn::Retriable4xx},
-      {"refused-stream", RetryOn::RefusedStream},
-      {"retriable-status-codes", RetryOn::RetriableStatusCodes},
-      {"retriable-headers", RetryOn::RetriableHeaders},
-      {"envoy-ratelimited", RetryOn::EnvoyRateLimited},
-      {"http3-post-connect-failure", RetryOn::Http3PostConnectFailure},
-      {"cancelled", RetryOn::GrpcCancelled},
-      {"deadline-exceeded", RetryOn::GrpcDeadlineExceeded},
-      {"internal", RetryOn::GrpcInternal},
-      {"resource-exhausted", RetryOn::GrpcResourceExhausted},
-      {"unavailable", RetryOn::GrpcUnavailable},
-  };
   uint32_t out = 0;
   forEachToken(value, [&](std::string_view token) {
-    auto it = kTokens.find(token);
-    if (it != kTokens.end()) {
-      out |= bit(it->second);
+    if (auto known = spec::retryOnToken(token)) {
+      out |= bit(*known);
     }
   });
   return out;

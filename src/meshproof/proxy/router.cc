@@ -89,7 +89,7 @@ core::Result<RouteTable::Matcher> RouteTable::compile(const spec::StringMatch& m
   return out;
 }
 
-core::Result<RouteTable> RouteTable::build(std::vector<const spec::HttpRoute*> routes) {
+core::Result<RouteTable> RouteTable::build(const std::vector<const spec::HttpRoute*>& routes) {
   RouteTable table;
   auto compileOpt = [](const std::optional<spec::StringMatch>& m,
                        std::optional<Matcher>& out) -> core::Status {

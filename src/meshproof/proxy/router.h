@@ -39,7 +39,7 @@ struct RequestHead {
 class RouteTable {
 public:
   // Compiles the routes (regexes once). The HttpRoutes must outlive the table.
-  static core::Result<RouteTable> build(std::vector<const spec::HttpRoute*> routes);
+  static core::Result<RouteTable> build(const std::vector<const spec::HttpRoute*>& routes);
 
   // The first route that matches, or nullptr (404 NR).
   const spec::HttpRoute* match(const RequestHead& request) const;

@@ -23,31 +23,6 @@ bool isKnownHttpStatus(int code) {
   return code != 0 && std::find(kCodes.begin(), kCodes.end(), code) != kCodes.end();
 }
 
-struct TokenInfo {
-  std::string_view name;
-  RetryOn bit;
-};
-
-// AVAL.go supportedRetryOnPolicies.
-constexpr std::array<TokenInfo, 16> kRetryOnTokens{{
-    {"5xx", RetryOn::Http5xx},
-    {"gateway-error", RetryOn::GatewayError},
-    {"reset", RetryOn::Reset},
-    {"reset-before-request", RetryOn::ResetBeforeRequest},
-    {"connect-failure", RetryOn::ConnectFailure},
-    {"retriable-4xx", RetryOn::Retriable4xx},
-    {"refused-stream", RetryOn::RefusedStream},
-    {"retriable-status-codes", RetryOn::RetriableStatusCodes},
-    {"retriable-headers", RetryOn::RetriableHeaders},
-    {"envoy-ratelimited", RetryOn::EnvoyRateLimited},
-    {"http3-post-connect-failure", RetryOn::Http3PostConnectFailure},
-    {"cancelled", RetryOn::GrpcCancelled},
-    {"deadline-exceeded", RetryOn::GrpcDeadlineExceeded},
-    {"internal", RetryOn::GrpcInternal},
-    {"resource-exhausted", RetryOn::GrpcResourceExhausted},
-    {"unavailable", RetryOn::GrpcUnavailable},
-}};
-
 constexpr std::array<std::string_view, 17> kGrpcStatusNames{
     "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
     "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
@@ -684,10 +659,8 @@ std::optional<std::string> parseRetryOn(std::string_view text, RetryPolicy& poli
     std::string_view token = text.substr(
         start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     // AVAL.go splits on ',' without trimming, so " reset" is not a token.
-    auto known = std::find_if(kRetryOnTokens.begin(), kRetryOnTokens.end(),
-                              [&](const TokenInfo& t) { return t.name == token; });
-    if (known != kRetryOnTokens.end()) {
-      policy.retry_on |= static_cast<uint32_t>(known->bit);
+    if (auto known = retryOnToken(token)) {
+      policy.retry_on |= static_cast<uint32_t>(*known);
     } else {
       int code = 0;
       bool numeric =

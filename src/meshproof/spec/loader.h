@@ -36,8 +36,8 @@ struct LoadResult {
 inline constexpr size_t kMaxSpecFileBytes = 16u << 20;
 
 // Reads `-f` arguments as kubectl does: a file, "-" for the standard input, or a directory whose
-// *.yaml, *.yml and *.json files are read in name order (not recursively). A missing path, an unreadable file or an empty
-// directory is an InvalidArgument error naming the path.
+// *.yaml, *.yml and *.json files are read in name order (not recursively). A missing path, an
+// unreadable file or an empty directory is an InvalidArgument error naming the path.
 core::Result<std::vector<SpecSource>> readSpecPaths(const std::vector<std::string>& paths);
 
 // Parses and validates all sources as one spec (objects may refer to each other across files).

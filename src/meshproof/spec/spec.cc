@@ -4,6 +4,33 @@
 
 namespace meshproof::spec {
 
+std::optional<RetryOn> retryOnToken(std::string_view name) {
+  static constexpr std::pair<std::string_view, RetryOn> kTokens[] = {
+      {"5xx", RetryOn::Http5xx},
+      {"gateway-error", RetryOn::GatewayError},
+      {"reset", RetryOn::Reset},
+      {"reset-before-request", RetryOn::ResetBeforeRequest},
+      {"connect-failure", RetryOn::ConnectFailure},
+      {"retriable-4xx", RetryOn::Retriable4xx},
+      {"refused-stream", RetryOn::RefusedStream},
+      {"retriable-status-codes", RetryOn::RetriableStatusCodes},
+      {"retriable-headers", RetryOn::RetriableHeaders},
+      {"envoy-ratelimited", RetryOn::EnvoyRateLimited},
+      {"http3-post-connect-failure", RetryOn::Http3PostConnectFailure},
+      {"cancelled", RetryOn::GrpcCancelled},
+      {"deadline-exceeded", RetryOn::GrpcDeadlineExceeded},
+      {"internal", RetryOn::GrpcInternal},
+      {"resource-exhausted", RetryOn::GrpcResourceExhausted},
+      {"unavailable", RetryOn::GrpcUnavailable},
+  };
+  for (const auto& [token, bit] : kTokens) {
+    if (token == name) {
+      return bit;
+    }
+  }
+  return std::nullopt;
+}
+
 bool RetryPolicy::retriesAfterSend() const {
   if (!enabled) {
     return false;

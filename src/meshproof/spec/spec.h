@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "meshproof/core/duration.h"
@@ -125,6 +126,10 @@ enum class RetryOn : uint32_t {
   GrpcResourceExhausted = 1u << 14,
   GrpcUnavailable = 1u << 15,
 };
+
+// The retryOn token called `name` ("5xx", "gateway-error", "reset", ...), or nullopt when Istio
+// does not support it (AVAL.go supportedRetryOnPolicies). Status-code tokens are not names.
+std::optional<RetryOn> retryOnToken(std::string_view name);
 
 // The Envoy retry policy a route ends up with. `enabled == false` means no retry policy at all
 // (`attempts: 0`). When the VirtualService has no `retries` block, `from_default` is true and the
