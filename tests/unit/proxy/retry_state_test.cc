@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "meshproof/metrics/exposition.h"
-#include "meshproof/spec/loader.h"
+#include "unit/spec/spec_test_util.h"
 
 namespace meshproof::proxy {
 namespace {
@@ -33,12 +33,9 @@ spec:
   if (!retries_yaml.empty()) {
     text += "      retries: " + retries_yaml + "\n";
   }
-  spec::LoadResult r = spec::load({{"retry.yaml", text}});
-  EXPECT_TRUE(r.ok());
-  for (const auto& d : r.diagnostics) {
-    ADD_FAILURE() << d.format();
-  }
-  return r.ok() ? r.spec->virtual_services[0].http[0].retries : spec::RetryPolicy{};
+  const spec::Spec loaded = spec::testing::loadCleanOrFail(text, "retry.yaml");
+  return loaded.virtual_services.empty() ? spec::RetryPolicy{}
+                                         : loaded.virtual_services[0].http[0].retries;
 }
 
 // Feeds the same failing status until the state stops retrying; returns the attempts sent and the

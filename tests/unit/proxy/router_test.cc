@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "meshproof/spec/loader.h"
+#include "unit/spec/spec_test_util.h"
 
 namespace meshproof::proxy {
 namespace {
@@ -36,12 +36,7 @@ spec:
   hosts: [svc]
   http:
 )" + http_yaml;
-  spec::LoadResult r = spec::load({{"routes.yaml", text}});
-  EXPECT_TRUE(r.ok());
-  for (const auto& d : r.diagnostics) {
-    ADD_FAILURE() << d.format();
-  }
-  return r.ok() ? std::move(*r.spec) : spec::Spec{};
+  return spec::testing::loadCleanOrFail(text, "routes.yaml");
 }
 
 RouteTable tableFor(const spec::Spec& s) {

@@ -61,6 +61,12 @@ std::string dump(const Diagnostics& diagnostics) {
   return out.empty() ? "(no diagnostics)\n" : out;
 }
 
+Spec loadCleanOrFail(const std::string& yaml, const std::string& name) {
+  LoadResult r = load({{name, yaml}});
+  EXPECT_TRUE(r.ok() && r.diagnostics.empty()) << dump(r.diagnostics);
+  return r.ok() ? std::move(*r.spec) : Spec{};
+}
+
 Diagnostics lintText(const std::string& yaml) {
   LoadResult r = loadText(yaml);
   EXPECT_TRUE(r.ok()) << dump(r.diagnostics);

@@ -31,6 +31,10 @@ const Diagnostic* findRule(const Diagnostics& diagnostics, std::string_view rule
 // All diagnostics formatted, one per line (for failure messages).
 std::string dump(const Diagnostics& diagnostics);
 
+// Loads `yaml` (named `name` in messages) and returns the spec; any diagnostic, even a warning,
+// fails the test, so helpers that build specs for other subsystems stay exact.
+Spec loadCleanOrFail(const std::string& yaml, const std::string& name = kTestFile);
+
 // Loads and lints; fails the test if loading failed.
 Diagnostics lintText(const std::string& yaml);
 
