@@ -117,12 +117,26 @@ class Cli(unittest.TestCase):
             self.assertIn("Usage", sub.stdout, cmd)
 
     def test_pending_subcommands_say_so_and_exit_2(self):
-        for args in [["run"], ["up"], ["proxy", "-f", "x.yaml"], ["load", "http://127.0.0.1:1/"],
+        for args in [["run"], ["up"], ["load", "http://127.0.0.1:1/"],
                      ["validate", "split"], ["chaos", "latency"], ["schedule", "--once"],
                      ["evidence", "verify"], ["report"], ["render"]]:
             r = run(*args)
             self.assertEqual(r.returncode, 2, args)
             self.assertIn("not implemented yet", r.stderr, args)
+
+    def test_proxy_on_the_default_spec_explains_what_it_needs(self):
+        # The default spec's hosts are Workload pods, which `meshproof up` runs; the proxy alone
+        # forwards to ServiceEntry endpoints.
+        path = os.path.join(SOURCE, "examples", "sprint6", "mesh.yaml")
+        r = run("proxy", "-f", path)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("has no ServiceEntry endpoints", r.stderr)
+
+    def test_proxy_with_a_bad_spec_exits_2(self):
+        text = default_text().replace("weight: 10\n", "weight: -10\n", 1)
+        r = run("proxy", "-f", self.write("mesh.yaml", text))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("spec.http[0].route[1].weight", r.stderr)
 
     def test_usage_errors_exit_2(self):
         for args in [[], ["bogus"], ["validate", "nonsense"], ["lint", "--no-such-flag"], ["proxy"]]:

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "meshproof/cli/lint_command.h"
+#include "meshproof/cli/proxy_command.h"
 
 namespace meshproof::cli {
 namespace {
@@ -70,7 +71,11 @@ int run(int argc, char** argv) {
   auto* proxy_cmd = app.add_subcommand(
       "proxy", "Run the data plane only: a gateway in front of your own services");
   addSpecOption(proxy_cmd, spec_paths, true);
-  pending.push_back({proxy_cmd, "issue 3 (data plane)"});
+  uint16_t admin_port = 0;
+  uint64_t seed = 0;
+  proxy_cmd->add_option("--admin-port", admin_port, "Admin port (default: a free port)");
+  proxy_cmd->add_option("--seed", seed,
+                        "Seed for weighted picks and backoff jitter (default: time)");
 
   // lint
   auto* lint_cmd = app.add_subcommand(
@@ -165,6 +170,9 @@ int run(int argc, char** argv) {
 
   if (lint_cmd->parsed()) {
     return lintCommand({spec_paths, json}, std::cout);
+  }
+  if (proxy_cmd->parsed()) {
+    return proxyCommand({spec_paths, admin_port, seed}, std::cout, std::cerr);
   }
   for (const Pending& p : pending) {
     if (p.command->parsed()) {

@@ -1,0 +1,37 @@
+#include "meshproof/cli/proxy_command.h"
+
+#include <ostream>
+
+#include "meshproof/cli/app.h"
+#include "meshproof/cli/spec_input.h"
+#include "meshproof/core/clock.h"
+#include "meshproof/proxy/proxy_server.h"
+
+namespace meshproof::cli {
+
+int proxyCommand(const ProxyCommandOptions& options, std::ostream& out, std::ostream& err) {
+  std::optional<spec::Spec> spec = loadSpecOrReport(options.spec_paths, err);
+  if (!spec) {
+    return kExitUsage;
+  }
+  proxy::ProxyOptions po;
+  po.admin_port = options.admin_port;
+  po.seed = options.seed;
+  po.handle_signals = true;
+  auto server = proxy::ProxyServer::create(*spec, po, core::RealClock::instance());
+  if (!server) {
+    err << "meshproof proxy: " << server.status().message() << '\n';
+    return kExitUsage;
+  }
+  for (const proxy::Listener& l : (*server)->listeners()) {
+    out << "meshproof proxy: Gateway/" << l.name << " listening on http://" << l.address << ":"
+        << l.port << " -> " << l.host << '\n';
+  }
+  out << "meshproof proxy: admin on http://127.0.0.1:" << (*server)->adminPort()
+      << " (/metrics, /ready, /clusters)" << std::endl;
+  (*server)->run();
+  out << "meshproof proxy: stopped" << std::endl;
+  return kExitOk;
+}
+
+} // namespace meshproof::cli

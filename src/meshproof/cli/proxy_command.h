@@ -1,0 +1,21 @@
+#pragma once
+// `meshproof proxy -f SPEC [--admin-port P] [--seed N]`: the data plane alone, in front of the
+// user's own services (ServiceEntry endpoints). Prints where it listens, serves until SIGINT or
+// SIGTERM, then exits 0. Bad spec or a port that cannot be bound: a clear message and exit 2.
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace meshproof::cli {
+
+struct ProxyCommandOptions {
+  std::vector<std::string> spec_paths;
+  uint16_t admin_port = 0;
+  uint64_t seed = 0;
+};
+
+int proxyCommand(const ProxyCommandOptions& options, std::ostream& out, std::ostream& err);
+
+} // namespace meshproof::cli

@@ -1,0 +1,800 @@
+#include "meshproof/proxy/proxy_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "meshproof/core/random.h"
+#include "meshproof/metrics/envoy_stats.h"
+#include "meshproof/metrics/istio_metrics.h"
+#include "meshproof/net/asio.h"
+#include "meshproof/proxy/outlier_detector.h"
+#include "meshproof/proxy/retry_state.h"
+#include "meshproof/proxy/router.h"
+
+namespace meshproof::proxy {
+
+using namespace std::chrono_literals;
+using net::asio::awaitable;
+using net::asio::use_awaitable;
+namespace asio = net::asio;
+namespace beast = net::beast;
+namespace http = net::http;
+using tcp = net::tcp;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+namespace {
+
+// Envoy's local-reply bodies (istio-envoy-semantics.md §4.3).
+constexpr const char* kNoHealthyUpstream = "no healthy upstream";
+constexpr const char* kUpstreamTimeout = "upstream request timeout";
+constexpr const char* kFaultAbort = "fault filter abort";
+constexpr const char* kResetPrefix = "upstream connect error or disconnect/reset before headers. ";
+
+struct Endpoint {
+  std::string address;
+  uint16_t port = 0;
+  std::map<std::string, std::string> labels;
+  std::string key() const { return address + ":" + std::to_string(port); }
+};
+
+struct UpstreamConnection {
+  explicit UpstreamConnection(const asio::any_io_executor& ex) : stream(ex) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+};
+
+struct Cluster {
+  std::string name;
+  std::string host;
+  std::string subset;
+  std::vector<Endpoint> endpoints;
+  std::unique_ptr<OutlierDetector> outlier;
+  std::unique_ptr<ResourceLimit> retry_breaker;
+  metrics::ClusterStats* stats = nullptr;
+  core::Duration connect_timeout = spec::kDefaultConnectTimeout;
+  size_t next = 0; // round robin
+};
+
+struct HostRoutes {
+  std::vector<const spec::HttpRoute*> routes;
+  std::optional<RouteTable> table;
+};
+
+std::string lowerCopy(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string toStd(beast::string_view s) { return std::string(s.data(), s.size()); }
+
+std::optional<int64_t> headerMillis(const std::map<std::string, std::string>& h, const char* name) {
+  auto it = h.find(name);
+  if (it == h.end()) {
+    return std::nullopt;
+  }
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    if (used != it->second.size() || v < 0) {
+      return std::nullopt;
+    }
+    return v;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+// Outcome of one attempt.
+struct Attempt {
+  bool has_response = false;
+  Response response;
+  ResetReason reason = ResetReason::RemoteReset;
+};
+
+// What the metrics record needs about a finished request.
+struct RequestLog {
+  std::set<std::string> flags;
+  const Endpoint* endpoint = nullptr;
+  const Cluster* cluster = nullptr;
+  std::string destination_host;
+
+  std::string flagString() const {
+    if (flags.empty()) {
+      return "-";
+    }
+    std::string out;
+    for (const auto& f : flags) {
+      out += (out.empty() ? "" : ",") + f;
+    }
+    return out;
+  }
+};
+
+} // namespace
+
+struct ProxyServer::Impl {
+  Impl(const spec::Spec& s, ProxyOptions o, core::Clock& c)
+      : spec(s), options(std::move(o)), clock(c),
+        random(options.seed != 0 ? options.seed
+                                 : static_cast<uint64_t>(c.wallNow().time_since_epoch().count())),
+        istio(registry), envoy(registry) {}
+
+  const spec::Spec& spec;
+  ProxyOptions options;
+  core::Clock& clock;
+  core::SeededRandom random;
+  metrics::Registry registry;
+  metrics::IstioMetrics istio;
+  metrics::EnvoyClusterMetrics envoy;
+
+  asio::io_context io{1};
+  std::vector<Listener> listeners;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::unique_ptr<tcp::acceptor> admin;
+  std::optional<asio::signal_set> signals;
+
+  std::map<std::string, HostRoutes> routes;                 // by short host
+  std::map<std::string, std::unique_ptr<Cluster>> clusters; // by host|subset
+  std::deque<spec::HttpRoute> default_routes;               // for hosts without a VirtualService
+  std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle; // by endpoint key
+
+  // ------------------------------------------------------------------ building
+  core::Status build();
+  Cluster& clusterFor(const spec::Destination& d);
+  core::Status bind(tcp::acceptor& acceptor, const std::string& address, uint16_t port,
+                    const std::string& what);
+
+  // ------------------------------------------------------------------ serving
+  awaitable<void> accept(tcp::acceptor& acceptor, const Listener* listener);
+  awaitable<void> session(tcp::socket socket, const Listener* listener);
+  awaitable<Response> handle(Request& req, const Listener& listener, RequestLog& log);
+  awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, const Request& req,
+                             uint32_t attempt_count, std::optional<core::Duration> timeout);
+  awaitable<void> tick(Cluster& cluster);
+  awaitable<bool> sleepFor(core::Duration d);
+  Response adminResponse(const Request& req);
+  const Endpoint* pickHost(Cluster& c, const std::set<std::string>& tried);
+  Response localReply(const Request& req, unsigned status, const std::string& body);
+  void record(const Request& req, const Response& res, const RequestLog& log, core::MonoTime start);
+};
+
+Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
+  const std::string key = spec::shortHost(d.host) + "|" + d.subset;
+  auto it = clusters.find(key);
+  if (it != clusters.end()) {
+    return *it->second;
+  }
+  auto c = std::make_unique<Cluster>();
+  c->host = d.host;
+  c->subset = d.subset;
+  const spec::DestinationRule* dr = spec.destinationRuleFor(d.host);
+  const spec::TrafficPolicy* policy = dr != nullptr ? &dr->traffic_policy : nullptr;
+  std::map<std::string, std::string> selector;
+  if (dr != nullptr && !d.subset.empty()) {
+    if (const spec::Subset* s = dr->findSubset(d.subset)) {
+      selector = s->labels;
+      policy = &s->traffic_policy;
+    }
+  }
+  uint32_t port_number = d.port.value_or(0);
+  for (const spec::ServiceEntry* se : spec.serviceEntriesFor(d.host)) {
+    const spec::ServicePort* sp = nullptr;
+    for (const spec::ServicePort& p : se->ports) {
+      if (port_number == 0 || p.number == port_number) {
+        sp = &p;
+        break;
+      }
+    }
+    if (sp == nullptr) {
+      continue;
+    }
+    port_number = sp->number;
+    for (const spec::WorkloadEntry& e : se->endpoints) {
+      const bool selected = std::all_of(selector.begin(), selector.end(), [&](const auto& kv) {
+        auto l = e.labels.find(kv.first);
+        return l != e.labels.end() && l->second == kv.second;
+      });
+      if (!selected) {
+        continue;
+      }
+      auto named = e.ports.find(sp->name);
+      const uint32_t port = named != e.ports.end() ? named->second
+                            : sp->target_port != 0 ? sp->target_port
+                                                   : sp->number;
+      c->endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels});
+    }
+  }
+  c->name = metrics::outboundClusterName(port_number, d.subset, d.host);
+  c->stats = &envoy.forCluster(c->name);
+  uint64_t max_retries = spec::kUnlimited;
+  if (policy != nullptr && policy->connection_pool) {
+    max_retries = policy->connection_pool->max_retries;
+    c->connect_timeout = policy->connection_pool->connect_timeout;
+  }
+  c->retry_breaker = std::make_unique<ResourceLimit>(max_retries);
+  if (policy != nullptr && policy->outlier_detection) {
+    c->outlier = std::make_unique<OutlierDetector>(*policy->outlier_detection, clock, c->stats);
+    std::vector<std::string> keys;
+    for (const Endpoint& e : c->endpoints) {
+      keys.push_back(e.key());
+    }
+    c->outlier->setHosts(keys);
+  }
+  auto& ref = *c;
+  clusters.emplace(key, std::move(c));
+  return ref;
+}
+
+core::Status ProxyServer::Impl::bind(tcp::acceptor& acceptor, const std::string& address,
+                                     uint16_t port, const std::string& what) {
+  boost::system::error_code ec;
+  const auto ip = asio::ip::make_address(address, ec);
+  if (ec) {
+    return core::invalidArgument(what + ": address \"" + address + "\" is not an IP address");
+  }
+  const tcp::endpoint endpoint(ip, port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return core::invalidArgument(what + ": cannot listen on " + address + ":" +
+                                 std::to_string(port) + ": " + ec.message());
+  }
+  return core::Status::ok();
+}
+
+core::Status ProxyServer::Impl::build() {
+  if (spec.gateways.empty()) {
+    return core::invalidArgument(
+        "the spec has no Gateway (meshproof.dev/v1alpha1): nothing to listen on");
+  }
+  for (const spec::Gateway& g : spec.gateways) {
+    // Routes for the gateway's host: its VirtualServices, or Istio's default route (no VS).
+    const std::string host = spec::shortHost(g.host);
+    if (routes.count(host) == 0) {
+      HostRoutes hr;
+      for (const spec::VirtualService* vs : spec.virtualServicesFor(g.host)) {
+        for (const spec::HttpRoute& r : vs->http) {
+          hr.routes.push_back(&r);
+        }
+      }
+      if (hr.routes.empty()) {
+        spec::HttpRoute r;
+        r.name = "default";
+        r.path = "(no VirtualService)";
+        spec::RouteDestination rd;
+        rd.destination.host = g.host;
+        r.route.push_back(rd);
+        default_routes.push_back(std::move(r));
+        hr.routes.push_back(&default_routes.back());
+      }
+      auto table = RouteTable::build(hr.routes);
+      if (!table) {
+        return table.status();
+      }
+      hr.table = std::move(table).value();
+      size_t endpoints = 0;
+      for (const spec::HttpRoute* r : hr.routes) {
+        for (const spec::RouteDestination& rd : r->route) {
+          endpoints += clusterFor(rd.destination).endpoints.size();
+        }
+      }
+      if (endpoints == 0) {
+        return core::invalidArgument(
+            "Gateway/" + g.meta.name + ": host \"" + g.host +
+            "\" has no ServiceEntry endpoints; `meshproof proxy` forwards to ServiceEntry "
+            "endpoints (your own running services), Workload pods run with `meshproof up`");
+      }
+      routes.emplace(host, std::move(hr));
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(io);
+    if (auto st =
+            bind(*acceptor, g.address, static_cast<uint16_t>(g.port), "Gateway/" + g.meta.name);
+        !st.isOk()) {
+      return st;
+    }
+    listeners.push_back({g.meta.name, g.address, acceptor->local_endpoint().port(), g.host});
+    acceptors.push_back(std::move(acceptor));
+  }
+  admin = std::make_unique<tcp::acceptor>(io);
+  return bind(*admin, options.admin_address, options.admin_port, "admin");
+}
+
+// ------------------------------------------------------------------------------------- serving
+
+awaitable<bool> ProxyServer::Impl::sleepFor(core::Duration d) {
+  asio::steady_timer timer(io);
+  timer.expires_after(d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+awaitable<void> ProxyServer::Impl::tick(Cluster& cluster) {
+  for (;;) {
+    const core::Duration wait = cluster.outlier->nextTick() - clock.monotonicNow();
+    if (!co_await sleepFor(std::max<core::Duration>(wait, 0ms))) {
+      co_return;
+    }
+    cluster.outlier->onIntervalTick();
+  }
+}
+
+awaitable<void> ProxyServer::Impl::accept(tcp::acceptor& acceptor, const Listener* listener) {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      continue; // EMFILE and friends: keep serving the connections we have
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::co_spawn(io, session(std::move(socket), listener), asio::detached);
+  }
+}
+
+awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* listener) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    Request req;
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(16u << 20);
+    boost::system::error_code ec;
+    stream.expires_after(1h); // Istio's default idle timeout
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      break;
+    }
+    req = parser.release();
+    const core::MonoTime start = clock.monotonicNow();
+    Response res;
+    RequestLog log;
+    if (listener == nullptr) {
+      res = adminResponse(req);
+    } else {
+      res = co_await handle(req, *listener, log);
+      res.set(http::field::server, "istio-envoy");
+      res.set("x-envoy-upstream-service-time",
+              std::to_string(core::toMillis(clock.monotonicNow() - start)));
+    }
+    res.version(11);
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    if (listener != nullptr) {
+      record(req, res, log, start);
+    }
+    stream.expires_after(60s);
+    co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    if (ec || !req.keep_alive()) {
+      break;
+    }
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+Response ProxyServer::Impl::localReply(const Request& req, unsigned status,
+                                       const std::string& body) {
+  Response res{static_cast<http::status>(status), req.version()};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = body;
+  return res;
+}
+
+const Endpoint* ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::string>& tried) {
+  std::vector<const Endpoint*> available;
+  if (c.outlier) {
+    const std::vector<std::string> keys = c.outlier->availableHosts();
+    for (const Endpoint& e : c.endpoints) {
+      if (std::find(keys.begin(), keys.end(), e.key()) != keys.end()) {
+        available.push_back(&e);
+      }
+    }
+  } else {
+    for (const Endpoint& e : c.endpoints) {
+      available.push_back(&e);
+    }
+  }
+  if (available.empty()) {
+    return nullptr;
+  }
+  // Round robin, preferring hosts this request has not tried (previous_hosts, up to 5 picks).
+  for (int i = 0; i < 5; ++i) {
+    const Endpoint* e = available[c.next++ % available.size()];
+    if (tried.count(e->key()) == 0) {
+      return e;
+    }
+  }
+  return available[c.next++ % available.size()];
+}
+
+awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& ep,
+                                              const Request& req, uint32_t attempt_count,
+                                              std::optional<core::Duration> timeout) {
+  Attempt out;
+  const core::MonoTime begin = clock.monotonicNow();
+  auto remaining = [&]() -> std::optional<core::Duration> {
+    if (!timeout) {
+      return std::nullopt;
+    }
+    return *timeout - (clock.monotonicNow() - begin);
+  };
+  Request upstream = req;
+  upstream.set("x-envoy-attempt-count", std::to_string(attempt_count));
+  if (timeout) {
+    upstream.set("x-envoy-expected-rq-timeout-ms", std::to_string(core::toMillis(*timeout)));
+  }
+  upstream.prepare_payload();
+
+  // A pooled connection may have been closed by the upstream meanwhile: if it fails before any
+  // response byte, the request goes out once more on a fresh connection (not a retry).
+  for (int fresh = 0; fresh < 2; ++fresh) {
+    std::unique_ptr<UpstreamConnection> conn;
+    bool reused = false;
+    auto& pool = idle[ep.key()];
+    if (fresh == 0 && !pool.empty()) {
+      conn = std::move(pool.back());
+      pool.pop_back();
+      reused = true;
+    } else {
+      conn = std::make_unique<UpstreamConnection>(io.get_executor());
+      boost::system::error_code ec;
+      const auto ip = asio::ip::make_address(ep.address, ec);
+      if (ec) {
+        out.reason = ResetReason::ConnectFailure;
+        co_return out;
+      }
+      core::Duration limit = cluster.connect_timeout;
+      if (auto r = remaining()) {
+        limit = std::min(limit, *r);
+      }
+      conn->stream.expires_after(limit);
+      co_await conn->stream.async_connect(tcp::endpoint(ip, ep.port),
+                                          asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        const bool attempt_timed_out = remaining() && *remaining() <= 0ms;
+        out.reason = ec == beast::error::timeout ? (attempt_timed_out ? ResetReason::PerTryTimeout
+                                                                      : ResetReason::ConnectTimeout)
+                                                 : ResetReason::ConnectFailure;
+        co_return out;
+      }
+      conn->stream.socket().set_option(tcp::no_delay(true), ec);
+    }
+    if (auto r = remaining()) {
+      conn->stream.expires_after(std::max<core::Duration>(*r, 1ms));
+    } else {
+      conn->stream.expires_never();
+    }
+    boost::system::error_code ec;
+    co_await http::async_write(conn->stream, upstream, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (reused && ec != beast::error::timeout) {
+        continue;
+      }
+      out.reason = ec == beast::error::timeout ? ResetReason::PerTryTimeout
+                                               : ResetReason::ResetBeforeRequest;
+      co_return out;
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    co_await http::async_read(conn->stream, conn->buffer, parser,
+                              asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (reused && ec != beast::error::timeout && !parser.got_some()) {
+        continue;
+      }
+      out.reason =
+          ec == beast::error::timeout ? ResetReason::PerTryTimeout : ResetReason::RemoteReset;
+      co_return out;
+    }
+    out.has_response = true;
+    out.response = parser.release();
+    if (out.response.keep_alive()) {
+      conn->stream.expires_never();
+      idle[ep.key()].push_back(std::move(conn));
+    }
+    co_return out;
+  }
+  out.reason = ResetReason::RemoteReset;
+  co_return out;
+}
+
+awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& listener,
+                                              RequestLog& log) {
+  HostRoutes& hr = routes.at(spec::shortHost(listener.host));
+  RequestHead head;
+  head.method = std::string(req.method_string());
+  head.path = std::string(req.target());
+  head.authority = std::string(req[http::field::host]);
+  head.port = listener.port;
+  for (const auto& field : req) {
+    head.headers[lowerCopy(toStd(field.name_string()))] = toStd(field.value());
+  }
+  const spec::HttpRoute* route = hr.table->match(head);
+  if (route == nullptr) {
+    log.flags.insert("NR");
+    co_return localReply(req, 404, "");
+  }
+  // Fault filter, before the router: delay, then an independent abort roll (§1.7).
+  if (route->fault) {
+    if (route->fault->delay && random.unit() * 100.0 < route->fault->delay->percentage) {
+      log.flags.insert("DI");
+      co_await sleepFor(route->fault->delay->fixed_delay);
+    }
+    if (route->fault->abort && random.unit() * 100.0 < route->fault->abort->percentage) {
+      log.flags.insert("FI");
+      const unsigned status =
+          route->fault->abort->http_status != 0 ? route->fault->abort->http_status : 200;
+      co_return localReply(req, status, kFaultAbort);
+    }
+  }
+  const spec::RouteDestination& rd = route->route[pickDestination(*route, random)];
+  Cluster& cluster = clusterFor(rd.destination);
+  log.cluster = &cluster;
+  log.destination_host = rd.destination.host;
+
+  // Timeouts (§1.3): the route timeout covers all attempts and backoff; a per-try timeout not below
+  // it is ignored; the x-envoy-upstream-rq-* headers override both.
+  std::optional<core::Duration> global = route->timeout;
+  if (auto ms = headerMillis(head.headers, "x-envoy-upstream-rq-timeout-ms")) {
+    global =
+        *ms == 0 ? std::nullopt : std::optional<core::Duration>(std::chrono::milliseconds(*ms));
+  }
+  std::optional<core::Duration> per_try =
+      route->retries.enabled ? route->retries.per_try_timeout : std::nullopt;
+  if (auto ms = headerMillis(head.headers, "x-envoy-upstream-rq-per-try-timeout-ms")) {
+    per_try = std::chrono::milliseconds(*ms);
+  }
+  if (per_try && global && *per_try >= *global) {
+    per_try.reset();
+  }
+  const core::MonoTime start = clock.monotonicNow();
+  const std::optional<core::MonoTime> deadline =
+      global ? std::optional<core::MonoTime>(start + *global) : std::nullopt;
+
+  RetryState retry(route->retries, head.headers, random, cluster.retry_breaker.get(),
+                   cluster.stats);
+  for (const char* h :
+       {"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
+        "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+        "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
+        "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-hedge-on-per-try-timeout"}) {
+    req.erase(h);
+  }
+  auto globalTimeout = [&]() {
+    cluster.stats->upstream_rq_timeout.inc();
+    log.flags.insert("UT");
+    return localReply(req, 504, kUpstreamTimeout);
+  };
+  std::set<std::string> tried;
+  bool retried = false;
+  for (;;) {
+    const Endpoint* ep = pickHost(cluster, tried);
+    if (ep == nullptr) {
+      cluster.stats->upstream_cx_none_healthy.inc();
+      log.flags.insert("UH");
+      co_return localReply(req, 503, kNoHealthyUpstream);
+    }
+    tried.insert(ep->key());
+    log.endpoint = ep;
+    std::optional<core::Duration> limit = per_try;
+    bool limited_by_global = false;
+    if (deadline) {
+      const core::Duration left = *deadline - clock.monotonicNow();
+      if (left <= 0ms) {
+        co_return globalTimeout();
+      }
+      if (!limit || left < *limit) {
+        limit = left;
+        limited_by_global = true;
+      }
+    }
+    Attempt a = co_await attempt(cluster, *ep, req, retry.attemptCount(), limit);
+    retry.retryFinished();
+    RetryState::Decision decision;
+    if (a.has_response) {
+      const int status = a.response.result_int();
+      if (cluster.outlier) {
+        cluster.outlier->reportStatus(ep->key(), status);
+      }
+      std::map<std::string, std::string> headers;
+      for (const auto& field : a.response) {
+        headers[lowerCopy(toStd(field.name_string()))] = toStd(field.value());
+      }
+      decision = retry.onResponse(status, headers);
+      if (decision != RetryState::Decision::Retry) {
+        if (decision == RetryState::Decision::LimitExceeded) {
+          log.flags.insert("URX");
+        } else if (decision == RetryState::Decision::Overflow) {
+          log.flags.insert("UO");
+        } else if (retried && status < 500) {
+          cluster.stats->upstream_rq_retry_success.inc();
+        }
+        co_return std::move(a.response);
+      }
+    } else {
+      if (a.reason == ResetReason::PerTryTimeout && limited_by_global) {
+        if (cluster.outlier) {
+          cluster.outlier->reportLocalOrigin(ep->key(), LocalOrigin::Timeout);
+        }
+        co_return globalTimeout();
+      }
+      if (cluster.outlier) {
+        cluster.outlier->reportLocalOrigin(
+            ep->key(), a.reason == ResetReason::PerTryTimeout ? LocalOrigin::Timeout
+                       : a.reason == ResetReason::RemoteReset ? LocalOrigin::Reset
+                                                              : LocalOrigin::ConnectFailure);
+      }
+      if (a.reason == ResetReason::PerTryTimeout) {
+        cluster.stats->upstream_rq_per_try_timeout.inc();
+      }
+      decision = retry.onReset(a.reason);
+      if (decision != RetryState::Decision::Retry) {
+        if (decision == RetryState::Decision::LimitExceeded) {
+          log.flags.insert("URX");
+        } else if (decision == RetryState::Decision::Overflow) {
+          log.flags.insert("UO");
+        }
+        switch (a.reason) {
+        case ResetReason::PerTryTimeout:
+          log.flags.insert("UT");
+          co_return localReply(req, 504, kUpstreamTimeout);
+        case ResetReason::ConnectFailure:
+        case ResetReason::ConnectTimeout:
+          log.flags.insert("UF");
+          co_return localReply(
+              req, 503,
+              std::string(kResetPrefix) +
+                  (retried ? "retried and the latest reset reason: " : "reset reason: ") +
+                  (a.reason == ResetReason::ConnectTimeout ? "connection timeout"
+                                                           : "remote connection failure"));
+        default:
+          log.flags.insert("UC");
+          co_return localReply(
+              req, 503,
+              std::string(kResetPrefix) +
+                  (retried ? "retried and the latest reset reason: " : "reset reason: ") +
+                  "connection termination");
+        }
+      }
+    }
+    // Retry after a full-jitter backoff that still counts against the route timeout.
+    retried = true;
+    core::Duration wait = retry.backoff();
+    if (deadline && clock.monotonicNow() + wait >= *deadline) {
+      co_await sleepFor(std::max<core::Duration>(*deadline - clock.monotonicNow(), 0ms));
+      co_return globalTimeout();
+    }
+    co_await sleepFor(wait);
+  }
+}
+
+void ProxyServer::Impl::record(const Request& req, const Response& res, const RequestLog& log,
+                               core::MonoTime start) {
+  metrics::IstioLabels l;
+  l.reporter = "source";
+  l.source_workload = options.workload;
+  l.source_canonical_service = options.app;
+  l.source_app = options.app;
+  l.source_version = options.version;
+  l.source_workload_namespace = "default";
+  if (!log.destination_host.empty()) {
+    l.destination_service = log.destination_host;
+    l.destination_service_name = spec::shortHost(log.destination_host);
+    l.destination_canonical_service = l.destination_service_name;
+    l.destination_service_namespace = "default";
+  }
+  // Destination workload labels only when an upstream answered (§3.4: local replies say unknown).
+  const bool upstream_answered = log.endpoint != nullptr && log.flags.count("UH") == 0 &&
+                                 log.flags.count("UF") == 0 && log.flags.count("UC") == 0 &&
+                                 log.flags.count("UT") == 0 && log.flags.count("FI") == 0;
+  if (upstream_answered) {
+    auto label = [&](const char* k) {
+      auto it = log.endpoint->labels.find(k);
+      return it == log.endpoint->labels.end() ? std::string("unknown") : it->second;
+    };
+    l.destination_app = label("app");
+    l.destination_version = label("version");
+    l.destination_workload =
+        label("app") == "unknown" ? "unknown" : label("app") + "-" + label("version");
+    l.destination_canonical_revision = label("version") == "unknown" ? "latest" : label("version");
+  }
+  l.response_code = std::to_string(res.result_int());
+  l.response_flags = log.flagString();
+  const double request_bytes = static_cast<double>(
+      req.body().size() + req.base().method_string().size() + req.target().size() + 64);
+  const double response_bytes = static_cast<double>(res.body().size() + 64);
+  const double ms = std::chrono::duration<double, std::milli>(clock.monotonicNow() - start).count();
+  istio.record(l, ms, request_bytes, response_bytes);
+}
+
+Response ProxyServer::Impl::adminResponse(const Request& req) {
+  const std::string target(req.target());
+  Response res{http::status::ok, req.version()};
+  res.set(http::field::content_type, "text/plain");
+  if (req.method() != http::verb::get) {
+    res.result(http::status::method_not_allowed);
+    res.body() = "only GET is served here\n";
+  } else if (target == "/metrics") {
+    res.set(http::field::content_type, std::string(metrics::Registry::kContentType));
+    res.body() = registry.expose();
+  } else if (target == "/ready") {
+    res.body() = "LIVE\n";
+  } else if (target == "/clusters") {
+    std::string body;
+    for (const auto& [key, c] : clusters) {
+      for (const Endpoint& e : c->endpoints) {
+        const bool ejected = c->outlier && c->outlier->isEjected(e.key());
+        body += c->name + "::" + e.key() +
+                "::health_flags::" + (ejected ? "/failed_outlier_check" : "healthy") + "\n";
+      }
+    }
+    res.body() = body;
+  } else {
+    res.result(http::status::not_found);
+    res.body() = "unknown admin path; try /metrics, /ready, /clusters\n";
+  }
+  return res;
+}
+
+// --------------------------------------------------------------------------------- the facade
+
+ProxyServer::ProxyServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProxyServer::~ProxyServer() = default;
+
+core::Result<std::unique_ptr<ProxyServer>>
+ProxyServer::create(const spec::Spec& spec, ProxyOptions options, core::Clock& clock) {
+  auto impl = std::make_unique<Impl>(spec, std::move(options), clock);
+  if (auto st = impl->build(); !st.isOk()) {
+    return st;
+  }
+  return std::unique_ptr<ProxyServer>(new ProxyServer(std::move(impl)));
+}
+
+const std::vector<Listener>& ProxyServer::listeners() const {
+  return impl_->listeners;
+}
+
+uint16_t ProxyServer::adminPort() const {
+  return impl_->admin->local_endpoint().port();
+}
+
+void ProxyServer::run() {
+  Impl& i = *impl_;
+  for (size_t k = 0; k < i.acceptors.size(); ++k) {
+    asio::co_spawn(i.io, i.accept(*i.acceptors[k], &i.listeners[k]), asio::detached);
+  }
+  asio::co_spawn(i.io, i.accept(*i.admin, nullptr), asio::detached);
+  for (auto& [key, c] : i.clusters) {
+    if (c->outlier) {
+      asio::co_spawn(i.io, i.tick(*c), asio::detached);
+    }
+  }
+  if (i.options.handle_signals) {
+    i.signals.emplace(i.io, SIGINT, SIGTERM);
+    i.signals->async_wait([&i](const boost::system::error_code&, int) { i.io.stop(); });
+  }
+  i.io.run();
+}
+
+void ProxyServer::stop() {
+  impl_->io.stop();
+}
+
+} // namespace meshproof::proxy

@@ -1,0 +1,387 @@
+#!/usr/bin/python3
+"""`meshproof proxy` end to end: a real proxy process in front of real upstream HTTP servers on
+loopback (ports chosen by the OS), checked against Istio/Envoy behaviour
+(istio-envoy-semantics.md §1, §2, §4, §6).
+
+Usage: proxy_test.py MESHPROOF_BINARY
+"""
+import http.client
+import http.server
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BINARY = None
+
+
+class Upstream:
+    """An HTTP/1.1 keep-alive server with a scripted behaviour; records every request it gets."""
+
+    def __init__(self, name, version="v1", mode="ok", fail_first=0, status=500, sleep_ms=0):
+        self.name, self.version, self.mode = name, version, mode
+        self.fail_first, self.status, self.sleep_ms = fail_first, status, sleep_ms
+        self.requests = []
+        self.lock = threading.Lock()
+        upstream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with upstream.lock:
+                    upstream.requests.append(dict(self.headers))
+                    n = len(upstream.requests)
+                if upstream.sleep_ms:
+                    time.sleep(upstream.sleep_ms / 1000.0)
+                code = 200
+                if upstream.mode == "fail" or (upstream.mode == "flaky" and n <= upstream.fail_first):
+                    code = upstream.status
+                body = f"{upstream.name} {upstream.version}\n".encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("x-served-by", upstream.name)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_POST = do_GET
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def attempt_counts(self):
+        with self.lock:
+            return [r.get("x-envoy-attempt-count") for r in self.requests]
+
+    def reset(self):
+        with self.lock:
+            self.requests.clear()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def dead_port():
+    """A loopback port with nothing listening (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def service_entry(host, endpoints):
+    eps = "\n".join(
+        f"    - {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: {host}, version: {ver}}}}}"
+        for port, ver in endpoints)
+    return f"""---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {host}}}
+spec:
+  hosts: [{host}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+{eps}
+"""
+
+
+class ProxyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = {
+            "v1": Upstream("backend-v1", "v1"),
+            "v2": Upstream("backend-v2", "v2"),
+            "flaky": Upstream("flaky", mode="flaky", fail_first=2, status=503),
+            "broken": Upstream("broken", mode="fail", status=500),
+            "slow": Upstream("slow", sleep_ms=3000),
+            "good": Upstream("good"),
+            "bad": Upstream("bad", mode="fail", status=503),
+            "ok2": Upstream("ok2"),
+        }
+        u = cls.up
+        spec = """apiVersion: meshproof.dev/v1alpha1
+kind: Gateway
+metadata: {name: ingress}
+spec: {address: 127.0.0.1, port: 0, host: front}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: front}
+spec:
+  hosts: [front]
+  location: MESH_INTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP}]
+"""
+        spec += service_entry("backend", [(u["v1"].port, "v1"), (u["v2"].port, "v2")])
+        spec += service_entry("flaky", [(u["flaky"].port, "v1")])
+        spec += service_entry("broken", [(u["broken"].port, "v1")])
+        spec += service_entry("slow", [(u["slow"].port, "v1")])
+        spec += service_entry("halfdead", [(dead_port(), "v1"), (u["ok2"].port, "v1")])
+        spec += service_entry("ejectable", [(u["bad"].port, "v1"), (u["good"].port, "v1")])
+        spec += """---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: backend}
+spec:
+  host: backend
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ejectable}
+spec:
+  host: ejectable
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front}
+spec:
+  hosts: [front]
+  http:
+    - name: split
+      match: [{uri: {prefix: /split}}]
+      route:
+        - {destination: {host: backend, subset: v1}, weight: 50}
+        - {destination: {host: backend, subset: v2}, weight: 50}
+    - name: retry
+      match: [{uri: {prefix: /retry}}]
+      route: [{destination: {host: flaky}}]
+      retries: {attempts: 3, retryOn: 5xx}
+    - name: urx
+      match: [{uri: {prefix: /urx}}]
+      route: [{destination: {host: broken}}]
+      retries: {attempts: 3, retryOn: 5xx}
+    - name: no-retry-on
+      match: [{uri: {prefix: /noretryon}}]
+      route: [{destination: {host: broken}}]
+      retries: {attempts: 3}
+    - name: pertry
+      match: [{uri: {prefix: /pertry}}]
+      route: [{destination: {host: slow}}]
+      timeout: 5s
+      retries: {attempts: 1, perTryTimeout: 200ms, retryOn: 5xx}
+    - name: global-timeout
+      match: [{uri: {prefix: /timeout}}]
+      route: [{destination: {host: slow}}]
+      timeout: 300ms
+    - name: abort
+      match: [{uri: {prefix: /abort}}]
+      route: [{destination: {host: backend, subset: v1}}]
+      fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+      retries: {attempts: 3, retryOn: 5xx}
+    - name: halfdead
+      match: [{uri: {prefix: /halfdead}}]
+      route: [{destination: {host: halfdead}}]
+    - name: eject
+      match: [{uri: {prefix: /eject}}]
+      route: [{destination: {host: ejectable}}]
+      retries: {attempts: 0}
+"""
+        cls.tmp = tempfile.mkdtemp(prefix="meshproof-proxy-")
+        cls.spec_path = os.path.join(cls.tmp, "spec.yaml")
+        with open(cls.spec_path, "w", encoding="utf-8") as f:
+            f.write(spec)
+        cls.proc = subprocess.Popen([BINARY, "proxy", "-f", cls.spec_path, "--seed", "7"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cls.port = cls.admin = None
+        # A reader thread, so a silent or dead proxy cannot hang the test.
+        lines_q = queue.Queue()
+        threading.Thread(target=lambda: [lines_q.put(l) for l in cls.proc.stdout], daemon=True).start()
+        deadline = time.monotonic() + 30
+        lines = []
+        while (cls.port is None or cls.admin is None) and time.monotonic() < deadline:
+            try:
+                line = lines_q.get(timeout=0.5)
+            except queue.Empty:
+                if cls.proc.poll() is not None:
+                    break
+                continue
+            lines.append(line)
+            m = re.search(r"Gateway/ingress listening on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                cls.port = int(m.group(1))
+            m = re.search(r"admin on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                cls.admin = int(m.group(1))
+        if cls.port is None or cls.admin is None:
+            cls.proc.kill()
+            raise RuntimeError("proxy did not start: " + "".join(lines) + cls.proc.stderr.read())
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc.poll() is None:
+            cls.proc.kill()
+            cls.proc.wait()
+        for u in cls.up.values():
+            u.close()
+
+    def request(self, path, headers=None, port=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
+        start = time.monotonic()
+        conn.request("GET", path, headers=headers or {})
+        res = conn.getresponse()
+        body = res.read().decode()
+        elapsed = time.monotonic() - start
+        conn.close()
+        return res, body, elapsed
+
+    def metrics(self):
+        _, body, _ = self.request("/metrics", port=self.admin)
+        return body
+
+    def sum_metric(self, name, **labels):
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if not line.startswith(name + "{"):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def test_a_forwards_with_envoy_headers(self):
+        self.up["v1"].reset()
+        self.up["v2"].reset()
+        res, body, _ = self.request("/split/x")
+        self.assertEqual(res.status, 200)
+        self.assertIn("backend", body)
+        self.assertEqual(res.getheader("server"), "istio-envoy")
+        self.assertIsNotNone(res.getheader("x-envoy-upstream-service-time"))
+        seen = self.up["v1"].attempt_counts() + self.up["v2"].attempt_counts()
+        self.assertEqual(seen, ["1"])
+
+    def test_no_route_is_404(self):  # case 17
+        res, body, _ = self.request("/nothing-matches")
+        self.assertEqual(res.status, 404)
+        self.assertEqual(body, "")
+        self.assertGreaterEqual(self.sum_metric("istio_requests_total", response_code="404",
+                                                response_flags="NR"), 1)
+
+    def test_split_reaches_both_subsets(self):
+        self.up["v1"].reset()
+        self.up["v2"].reset()
+        n = 400
+        for _ in range(n):
+            self.assertEqual(self.request("/split")[0].status, 200)
+        v1, v2 = self.up["v1"].count(), self.up["v2"].count()
+        self.assertEqual(v1 + v2, n)
+        # 50/50: outside [150, 250] has probability < 1e-6 for a fair split.
+        self.assertTrue(150 <= v1 <= 250, (v1, v2))
+
+    def test_retry_until_success(self):  # fail first 2 with 503 -> success on the 3rd attempt
+        res, body, _ = self.request("/retry")
+        self.assertEqual(res.status, 200, body)
+        self.assertEqual(self.up["flaky"].attempt_counts(), ["1", "2", "3"])
+
+    def test_retries_exhausted_returns_upstream_response_with_urx(self):  # case 4
+        self.up["broken"].reset()
+        res, _, _ = self.request("/urx")
+        self.assertEqual(res.status, 500)
+        self.assertEqual(self.up["broken"].attempt_counts(), ["1", "2", "3", "4"])
+        self.assertGreaterEqual(self.sum_metric("istio_requests_total", response_code="500",
+                                                response_flags="URX"), 1)
+
+    def test_attempts_without_retry_on_do_not_retry_5xx(self):  # case 3
+        self.up["broken"].reset()
+        res, _, _ = self.request("/noretryon")
+        self.assertEqual(res.status, 500)
+        self.assertEqual(self.up["broken"].count(), 1)
+
+    def test_per_try_timeout_retried_under_5xx(self):  # case 9 (scaled down)
+        self.up["slow"].reset()
+        res, body, elapsed = self.request("/pertry")
+        self.assertEqual(res.status, 504)
+        self.assertEqual(body, "upstream request timeout")
+        self.assertEqual(self.up["slow"].attempt_counts(), ["1", "2"])
+        # Two 200 ms tries and at most 25 ms of backoff, far from the upstream's 3 s.
+        self.assertGreaterEqual(elapsed, 0.4)
+        self.assertLess(elapsed, 2.0)
+
+    def test_route_timeout(self):  # case 10, no retries on the default policy
+        self.up["slow"].reset()
+        res, body, elapsed = self.request("/timeout")
+        self.assertEqual(res.status, 504)
+        self.assertEqual(body, "upstream request timeout")
+        self.assertGreaterEqual(elapsed, 0.3)
+        self.assertLess(elapsed, 2.0)  # the 300 ms route timeout, not the upstream's 3 s
+        self.assertEqual(self.up["slow"].attempt_counts(), ["1"])
+        self.assertGreaterEqual(self.sum_metric("istio_requests_total", response_code="504",
+                                                response_flags="UT"), 1)
+
+    def test_timeout_override_header(self):  # case 42: x-envoy-upstream-rq-timeout-ms
+        self.up["v1"].reset()
+        self.up["v2"].reset()
+        res, body, _ = self.request("/timeout", headers={"x-envoy-upstream-rq-timeout-ms": "5000"})
+        self.assertEqual(res.status, 200, body)
+
+    def test_fault_abort_is_never_retried(self):  # case 18
+        self.up["v1"].reset()
+        res, body, _ = self.request("/abort")
+        self.assertEqual(res.status, 503)
+        self.assertEqual(body, "fault filter abort")
+        self.assertEqual(self.up["v1"].count(), 0)
+        self.assertGreaterEqual(self.sum_metric("istio_requests_total", response_code="503",
+                                                response_flags="FI", destination_workload="unknown"), 1)
+
+    def test_connect_failure_is_retried_on_another_host(self):  # case 1
+        self.up["ok2"].reset()
+        for _ in range(6):
+            res, body, _ = self.request("/halfdead")
+            self.assertEqual(res.status, 200, body)
+        # Requests whose first try hit the dead host arrive with attempt count 2.
+        self.assertIn("2", self.up["ok2"].attempt_counts())
+
+    def test_z_outlier_ejection(self):  # case 22 with a 50 % cap over 2 hosts
+        self.up["bad"].reset()
+        self.up["good"].reset()
+        codes = [self.request("/eject")[0].status for _ in range(20)]
+        # The bad host gets every other request until its 3rd consecutive 503 ejects it.
+        self.assertEqual(self.up["bad"].count(), 3, codes)
+        self.assertEqual(codes.count(503), 3)
+        self.assertEqual(self.sum_metric("envoy_cluster_outlier_detection_ejections_active"), 1)
+        _, clusters, _ = self.request("/clusters", port=self.admin)
+        bad = [l for l in clusters.splitlines() if l.endswith("failed_outlier_check")]
+        self.assertEqual(len(bad), 1, clusters)
+        self.assertIn(str(self.up["bad"].port), bad[0])
+
+    def test_zz_metrics_parse_and_sigterm_stops(self):
+        text = self.metrics()
+        self.assertIn("# TYPE istio_requests_total counter", text)
+        self.assertIn('reporter="source"', text)
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        self.assertIn(r.returncode, (0, 3), r.stdout + r.stderr)
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=10), 0)
+
+
+if __name__ == "__main__":
+    BINARY = os.path.abspath(sys.argv[1])
+    result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
