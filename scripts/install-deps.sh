@@ -8,12 +8,13 @@
 set -euo pipefail
 
 # One list, grouped by who needs it. Later issues append to the groups that their tests use.
-BUILD=(g++ cmake ninja-build ccache make pkg-config)
+BUILD=(g++ cmake ninja-build ccache make pkg-config util-linux)
 LIBS=(libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libssl-dev
       libre2-dev libyaml-dev)
 TEST=(libgtest-dev libgmock-dev libbenchmark-dev python3 clang-format clang-tidy
       prometheus)  # promtool checks the metrics exposition
-PACKAGES=("${BUILD[@]}" "${LIBS[@]}" "${TEST[@]}")
+BENCH=(haproxy nginx-light wrk)  # make bench: the proxy side by side with HAProxy and nginx
+PACKAGES=("${BUILD[@]}" "${LIBS[@]}" "${TEST[@]}" "${BENCH[@]}")
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
