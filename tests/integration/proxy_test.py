@@ -7,6 +7,7 @@ Usage: proxy_test.py MESHPROOF_BINARY
 """
 import http.client
 import http.server
+import json
 import os
 import queue
 import re
@@ -194,6 +195,10 @@ spec:
       route: [{destination: {host: backend, subset: v1}}]
       fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
       retries: {attempts: 3, retryOn: 5xx}
+    - name: fast-timeout
+      match: [{uri: {prefix: /fast}}]
+      route: [{destination: {host: backend, subset: v1}}]
+      timeout: 300ms
     - name: halfdead
       match: [{uri: {prefix: /halfdead}}]
       route: [{destination: {host: halfdead}}]
@@ -346,6 +351,83 @@ spec:
         self.assertEqual(self.up["v1"].count(), 0)
         self.assertGreaterEqual(self.sum_metric("istio_requests_total", response_code="503",
                                                 response_flags="FI", destination_workload="unknown"), 1)
+
+    def admin_call(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin, timeout=10)
+        payload = json.dumps(body) if body is not None else None
+        conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+        res = conn.getresponse()
+        data = res.read().decode()
+        conn.close()
+        return res.status, json.loads(data) if data.strip().startswith(("{", "[")) else data
+
+    def test_f_runtime_delay_is_outside_the_route_timeout(self):  # cases 20 and §1.7
+        status, created = self.admin_call("POST", "/faults", {
+            "host": "front", "delay": {"fixedDelay": "500ms", "percentage": 100}})
+        self.assertEqual(status, 201, created)
+        try:
+            _, dump = self.admin_call("GET", "/config_dump")
+            self.assertEqual([f["id"] for f in dump["faults"]], [created["id"]])
+            self.assertEqual(dump["generation"], created["generation"])
+            res, body, elapsed = self.request("/fast")
+            # The 500 ms delay happens before the router's 300 ms timeout starts: 200, not 504.
+            self.assertEqual(res.status, 200, body)
+            self.assertGreaterEqual(elapsed, 0.5)
+            self.assertGreaterEqual(self.sum_metric("istio_requests_total", response_code="200",
+                                                    response_flags="DI"), 1)
+        finally:
+            status, deleted = self.admin_call("DELETE", "/faults/" + created["id"])
+        self.assertEqual(status, 200)
+        self.assertGreater(deleted["generation"], created["generation"])
+        _, dump = self.admin_call("GET", "/config_dump")
+        self.assertEqual(dump["faults"], [])
+        res, _, elapsed = self.request("/fast")
+        self.assertEqual(res.status, 200)
+        self.assertLess(elapsed, 0.5)
+
+    def test_f_runtime_abort_without_percentage_aborts_nothing(self):  # case 19
+        status, created = self.admin_call("POST", "/faults", {"host": "front",
+                                                             "abort": {"httpStatus": 500}})
+        self.assertEqual(status, 201)
+        try:
+            for _ in range(20):
+                self.assertEqual(self.request("/fast")[0].status, 200)
+        finally:
+            self.admin_call("DELETE", "/faults/" + created["id"])
+
+    def test_f_runtime_delay_then_abort(self):  # case 21 (scaled down)
+        status, created = self.admin_call("POST", "/faults", {
+            "host": "front", "delay": {"fixedDelay": "50ms", "percentage": 100},
+            "abort": {"httpStatus": 500, "percentage": 50}})
+        self.assertEqual(status, 201)
+        try:
+            codes = []
+            for _ in range(60):
+                res, _, elapsed = self.request("/split")
+                self.assertGreaterEqual(elapsed, 0.05)
+                codes.append(res.status)
+            # Independent 50 % abort roll: 60 draws fall outside [12, 48] with p < 1e-5.
+            self.assertTrue(12 <= codes.count(500) <= 48, codes)
+            self.assertEqual(codes.count(500) + codes.count(200), 60)
+            self.assertGreaterEqual(self.sum_metric("istio_requests_total", response_code="500",
+                                                    response_flags="DI,FI"), 1)
+        finally:
+            self.admin_call("DELETE", "/faults/" + created["id"])
+
+    def test_f_bad_runtime_faults_are_rejected(self):
+        for body, message in [
+            ({"host": "front", "delay": {"fixedDelay": "0s", "percentage": 100}}, "at least 1ms"),
+            ({"host": "front", "abort": {"httpStatus": 700, "percentage": 100}}, "200-599"),
+            ({"host": "front", "abort": {"httpStatus": 503, "percentage": 150}}, "percentage"),
+            ({"host": "nowhere", "abort": {"httpStatus": 503}}, "unknown host"),
+            ({"host": "front"}, "a delay, an abort, or both"),
+        ]:
+            status, reply = self.admin_call("POST", "/faults", body)
+            self.assertEqual(status, 400, (body, reply))
+            self.assertIn(message, reply["error"])
+        self.assertEqual(self.admin_call("DELETE", "/faults/fault-999")[0], 404)
+        _, dump = self.admin_call("GET", "/config_dump")
+        self.assertEqual(dump["faults"], [])
 
     def test_connect_failure_is_retried_on_another_host(self):  # case 1
         self.up["ok2"].reset()

@@ -73,13 +73,15 @@ IstioMetrics::IstioMetrics(Registry& registry)
       response_bytes(registry.histogram(
           "istio_response_bytes", "Response size in bytes, headers included", istioLabelNames())) {}
 
+IstioMetrics::Series IstioMetrics::series(const IstioLabels& labels) {
+  const std::vector<std::string> values = labels.values();
+  return Series{requests_total.with(values), request_duration_milliseconds.with(values),
+                request_bytes.with(values), response_bytes.with(values)};
+}
+
 void IstioMetrics::record(const IstioLabels& labels, double duration_ms, double request_size,
                           double response_size) {
-  const std::vector<std::string> values = labels.values();
-  requests_total.with(values).inc();
-  request_duration_milliseconds.with(values).observe(duration_ms);
-  request_bytes.with(values).observe(request_size);
-  response_bytes.with(values).observe(response_size);
+  series(labels).record(duration_ms, request_size, response_size);
 }
 
 } // namespace meshproof::metrics

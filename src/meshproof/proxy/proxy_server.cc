@@ -5,14 +5,17 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "meshproof/core/random.h"
 #include "meshproof/metrics/envoy_stats.h"
 #include "meshproof/metrics/istio_metrics.h"
 #include "meshproof/net/asio.h"
+
 #include "meshproof/proxy/outlier_detector.h"
 #include "meshproof/proxy/retry_state.h"
 #include "meshproof/proxy/router.h"
+#include <nlohmann/json.hpp>
 
 namespace meshproof::proxy {
 
@@ -71,7 +74,9 @@ std::string lowerCopy(std::string_view s) {
   return out;
 }
 
-std::string toStd(beast::string_view s) { return std::string(s.data(), s.size()); }
+std::string toStd(beast::string_view s) {
+  return std::string(s.data(), s.size());
+}
 
 std::optional<int64_t> headerMillis(const std::map<std::string, std::string>& h, const char* name) {
   auto it = h.find(name);
@@ -98,6 +103,14 @@ struct Attempt {
 };
 
 // What the metrics record needs about a finished request.
+// A fault set through the admin API; applies to every route of `host` (short name).
+struct RuntimeFault {
+  std::string id;
+  std::string host;
+  spec::FaultInjection fault;
+  nlohmann::json source; // as posted, for /faults and /config_dump
+};
+
 struct RequestLog {
   std::set<std::string> flags;
   const Endpoint* endpoint = nullptr;
@@ -127,6 +140,9 @@ struct ProxyServer::Impl {
 
   const spec::Spec& spec;
   ProxyOptions options;
+  std::map<std::string, RuntimeFault> faults; // by id
+  uint64_t generation = 1;                    // bumped on every configuration change
+  uint64_t next_fault_id = 1;
   core::Clock& clock;
   core::SeededRandom random;
   metrics::Registry registry;
@@ -143,6 +159,8 @@ struct ProxyServer::Impl {
   std::map<std::string, std::unique_ptr<Cluster>> clusters; // by host|subset
   std::deque<spec::HttpRoute> default_routes;               // for hosts without a VirtualService
   std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle; // by endpoint key
+  // istio_* children per distinct label set; the labels that vary per request form the key.
+  std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
 
   // ------------------------------------------------------------------ building
   core::Status build();
@@ -154,11 +172,13 @@ struct ProxyServer::Impl {
   awaitable<void> accept(tcp::acceptor& acceptor, const Listener* listener);
   awaitable<void> session(tcp::socket socket, const Listener* listener);
   awaitable<Response> handle(Request& req, const Listener& listener, RequestLog& log);
-  awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, const Request& req,
+  awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req,
                              uint32_t attempt_count, std::optional<core::Duration> timeout);
   awaitable<void> tick(Cluster& cluster);
   awaitable<bool> sleepFor(core::Duration d);
   Response adminResponse(const Request& req);
+  Response postFault(const Request& req);
+  nlohmann::json configDump() const;
   const Endpoint* pickHost(Cluster& c, const std::set<std::string>& tried);
   Response localReply(const Request& req, unsigned status, const std::string& body);
   void record(const Request& req, const Response& res, const RequestLog& log, core::MonoTime start);
@@ -310,6 +330,12 @@ core::Status ProxyServer::Impl::build() {
     acceptors.push_back(std::move(acceptor));
   }
   admin = std::make_unique<tcp::acceptor>(io);
+  boost::system::error_code ec;
+  const auto admin_ip = asio::ip::make_address(options.admin_address, ec);
+  if (!ec && !admin_ip.is_loopback() && options.admin_token.empty()) {
+    return core::invalidArgument("admin: binding " + options.admin_address +
+                                 " (not loopback) requires a bearer token for mutating calls");
+  }
   return bind(*admin, options.admin_address, options.admin_port, "admin");
 }
 
@@ -424,8 +450,8 @@ const Endpoint* ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::stri
   return available[c.next++ % available.size()];
 }
 
-awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& ep,
-                                              const Request& req, uint32_t attempt_count,
+awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& ep, Request& req,
+                                              uint32_t attempt_count,
                                               std::optional<core::Duration> timeout) {
   Attempt out;
   const core::MonoTime begin = clock.monotonicNow();
@@ -435,12 +461,14 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     }
     return *timeout - (clock.monotonicNow() - begin);
   };
-  Request upstream = req;
+  // The downstream request goes upstream as it is, with the router's headers set in place.
+  Request& upstream = req;
   upstream.set("x-envoy-attempt-count", std::to_string(attempt_count));
   if (timeout) {
     upstream.set("x-envoy-expected-rq-timeout-ms", std::to_string(core::toMillis(*timeout)));
+  } else {
+    upstream.erase("x-envoy-expected-rq-timeout-ms");
   }
-  upstream.prepare_payload();
 
   // A pooled connection may have been closed by the upstream meanwhile: if it fails before any
   // response byte, the request goes out once more on a fresh connection (not a retry).
@@ -531,16 +559,22 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
     log.flags.insert("NR");
     co_return localReply(req, 404, "");
   }
-  // Fault filter, before the router: delay, then an independent abort roll (§1.7).
-  if (route->fault) {
-    if (route->fault->delay && random.unit() * 100.0 < route->fault->delay->percentage) {
-      log.flags.insert("DI");
-      co_await sleepFor(route->fault->delay->fixed_delay);
+  // Fault filter, before the router: delay, then an independent abort roll (§1.7). A fault set at
+  // run time for this host (chaos) replaces the route's own.
+  const spec::FaultInjection* fault = route->fault ? &*route->fault : nullptr;
+  for (const auto& [id, f] : faults) {
+    if (f.host == spec::shortHost(listener.host)) {
+      fault = &f.fault;
     }
-    if (route->fault->abort && random.unit() * 100.0 < route->fault->abort->percentage) {
+  }
+  if (fault != nullptr) {
+    if (fault->delay && random.unit() * 100.0 < fault->delay->percentage) {
+      log.flags.insert("DI");
+      co_await sleepFor(fault->delay->fixed_delay);
+    }
+    if (fault->abort && random.unit() * 100.0 < fault->abort->percentage) {
       log.flags.insert("FI");
-      const unsigned status =
-          route->fault->abort->http_status != 0 ? route->fault->abort->http_status : 200;
+      const unsigned status = fault->abort->http_status != 0 ? fault->abort->http_status : 200;
       co_return localReply(req, status, kFaultAbort);
     }
   }
@@ -577,6 +611,7 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
         "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-hedge-on-per-try-timeout"}) {
     req.erase(h);
   }
+  req.prepare_payload();
   auto globalTimeout = [&]() {
     cluster.stats->upstream_rq_timeout.inc();
     log.flags.insert("UT");
@@ -613,9 +648,13 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
       if (cluster.outlier) {
         cluster.outlier->reportStatus(ep->key(), status);
       }
+      // The retry decision reads only these two response headers.
       std::map<std::string, std::string> headers;
-      for (const auto& field : a.response) {
-        headers[lowerCopy(toStd(field.name_string()))] = toStd(field.value());
+      for (const char* name : {"grpc-status", "x-envoy-ratelimited"}) {
+        auto it = a.response.find(name);
+        if (it != a.response.end()) {
+          headers[name] = toStd(it->value());
+        }
       }
       decision = retry.onResponse(status, headers);
       if (decision != RetryState::Decision::Retry) {
@@ -717,25 +756,179 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
   }
   l.response_code = std::to_string(res.result_int());
   l.response_flags = log.flagString();
+  std::string key = l.response_code + '|' + l.response_flags + '|' + l.destination_service + '|' +
+                    l.destination_workload + '|' + l.destination_version;
+  auto it = series.find(key);
+  if (it == series.end()) {
+    it = series.emplace(std::move(key), istio.series(l)).first;
+  }
   const double request_bytes = static_cast<double>(
       req.body().size() + req.base().method_string().size() + req.target().size() + 64);
   const double response_bytes = static_cast<double>(res.body().size() + 64);
   const double ms = std::chrono::duration<double, std::milli>(clock.monotonicNow() - start).count();
-  istio.record(l, ms, request_bytes, response_bytes);
+  it->second.record(ms, request_bytes, response_bytes);
+}
+
+namespace {
+
+Response jsonReply(const Request& req, http::status status, const nlohmann::json& body) {
+  Response res{status, req.version()};
+  res.set(http::field::content_type, "application/json");
+  res.body() = body.dump(2) + "\n";
+  return res;
+}
+
+Response errorReply(const Request& req, http::status status, const std::string& message) {
+  return jsonReply(req, status, nlohmann::json{{"error", message}});
+}
+
+// Reads {"fixedDelay": "200ms", "percentage": 100} or {"httpStatus": 503, "percentage": 50} with
+// the same limits Istio applies to a VirtualService fault (§1.7); percentage unset means 0.
+std::optional<std::string> readPercentage(const nlohmann::json& j, double& out) {
+  if (!j.contains("percentage")) {
+    out = 0;
+    return std::nullopt;
+  }
+  const auto& p = j["percentage"];
+  if (!p.is_number()) {
+    return "percentage must be a number";
+  }
+  out = p.get<double>();
+  if (out < 0 || out > 100 || (out > 0 && out < 0.0001)) {
+    return "percentage must be 0 or within [0.0001, 100]";
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+Response ProxyServer::Impl::postFault(const Request& req) {
+  nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return errorReply(req, http::status::bad_request, "body must be a JSON object");
+  }
+  RuntimeFault f;
+  f.source = body;
+  if (!body.contains("host") || !body["host"].is_string()) {
+    return errorReply(req, http::status::bad_request, "\"host\" (a string) is required");
+  }
+  f.host = spec::shortHost(body["host"].get<std::string>());
+  if (routes.count(f.host) == 0) {
+    return errorReply(req, http::status::bad_request,
+                      "unknown host \"" + f.host + "\": this proxy routes no traffic to it");
+  }
+  if (body.contains("delay")) {
+    const auto& d = body["delay"];
+    if (!d.is_object() || !d.contains("fixedDelay") || !d["fixedDelay"].is_string()) {
+      return errorReply(req, http::status::bad_request,
+                        "delay.fixedDelay (e.g. \"200ms\") is required");
+    }
+    auto duration = core::parseDuration(d["fixedDelay"].get<std::string>());
+    if (!duration || *duration < 1ms) {
+      return errorReply(req, http::status::bad_request,
+                        "delay.fixedDelay must be a duration of at least 1ms");
+    }
+    spec::FaultDelay delay;
+    delay.fixed_delay = *duration;
+    if (auto problem = readPercentage(d, delay.percentage)) {
+      return errorReply(req, http::status::bad_request, "delay." + *problem);
+    }
+    f.fault.delay = delay;
+  }
+  if (body.contains("abort")) {
+    const auto& a = body["abort"];
+    if (!a.is_object() || !a.contains("httpStatus") || !a["httpStatus"].is_number_integer()) {
+      return errorReply(req, http::status::bad_request,
+                        "abort.httpStatus (an integer) is required");
+    }
+    const int status = a["httpStatus"].get<int>();
+    if (status < 200 || status > 599) {
+      return errorReply(req, http::status::bad_request,
+                        "abort.httpStatus must be in range 200-599");
+    }
+    spec::FaultAbort abort;
+    abort.http_status = static_cast<uint32_t>(status);
+    if (auto problem = readPercentage(a, abort.percentage)) {
+      return errorReply(req, http::status::bad_request, "abort." + *problem);
+    }
+    f.fault.abort = abort;
+  }
+  if (!f.fault.delay && !f.fault.abort) {
+    return errorReply(req, http::status::bad_request, "a fault needs a delay, an abort, or both");
+  }
+  f.id = "fault-" + std::to_string(next_fault_id++);
+  const std::string id = f.id;
+  faults.emplace(id, std::move(f));
+  ++generation;
+  return jsonReply(req, http::status::created, {{"id", id}, {"generation", generation}});
+}
+
+nlohmann::json ProxyServer::Impl::configDump() const {
+  nlohmann::json out{{"generation", generation}};
+  nlohmann::json ls = nlohmann::json::array();
+  for (const Listener& l : listeners) {
+    ls.push_back({{"name", l.name}, {"address", l.address}, {"port", l.port}, {"host", l.host}});
+  }
+  out["listeners"] = ls;
+  nlohmann::json rs = nlohmann::json::object();
+  for (const auto& [host, hr] : routes) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const spec::HttpRoute* r : hr.routes) {
+      nlohmann::json dests = nlohmann::json::array();
+      for (const spec::RouteDestination& rd : r->route) {
+        dests.push_back({{"host", rd.destination.host},
+                         {"subset", rd.destination.subset},
+                         {"weight", rd.weight}});
+      }
+      nlohmann::json route{{"name", r->name}, {"destinations", dests}};
+      route["timeout"] = r->timeout ? core::formatDuration(*r->timeout) : "none";
+      route["retries"] = r->retries.enabled ? static_cast<int>(r->retries.num_retries) : 0;
+      route["fault"] = r->fault.has_value();
+      list.push_back(route);
+    }
+    rs[host] = list;
+  }
+  out["routes"] = rs;
+  nlohmann::json fs = nlohmann::json::array();
+  for (const auto& [id, f] : faults) {
+    fs.push_back({{"id", id}, {"fault", f.source}});
+  }
+  out["faults"] = fs;
+  return out;
 }
 
 Response ProxyServer::Impl::adminResponse(const Request& req) {
   const std::string target(req.target());
+  const bool mutating = req.method() == http::verb::post || req.method() == http::verb::delete_;
+  if (mutating && !options.admin_token.empty() &&
+      toStd(req[http::field::authorization]) != "Bearer " + options.admin_token) {
+    return errorReply(req, http::status::unauthorized, "a bearer token is required");
+  }
+  if (req.method() == http::verb::post && target == "/faults") {
+    return postFault(req);
+  }
+  if (req.method() == http::verb::delete_ && target.rfind("/faults/", 0) == 0) {
+    const std::string id = target.substr(8);
+    if (faults.erase(id) == 0) {
+      return errorReply(req, http::status::not_found, "no fault \"" + id + "\"");
+    }
+    ++generation;
+    return jsonReply(req, http::status::ok, {{"deleted", id}, {"generation", generation}});
+  }
   Response res{http::status::ok, req.version()};
   res.set(http::field::content_type, "text/plain");
   if (req.method() != http::verb::get) {
     res.result(http::status::method_not_allowed);
-    res.body() = "only GET is served here\n";
+    res.body() = "not served here\n";
   } else if (target == "/metrics") {
     res.set(http::field::content_type, std::string(metrics::Registry::kContentType));
     res.body() = registry.expose();
   } else if (target == "/ready") {
     res.body() = "LIVE\n";
+  } else if (target == "/config_dump") {
+    return jsonReply(req, http::status::ok, configDump());
+  } else if (target == "/faults") {
+    return jsonReply(req, http::status::ok, configDump()["faults"]);
   } else if (target == "/clusters") {
     std::string body;
     for (const auto& [key, c] : clusters) {
@@ -748,7 +941,7 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
     res.body() = body;
   } else {
     res.result(http::status::not_found);
-    res.body() = "unknown admin path; try /metrics, /ready, /clusters\n";
+    res.body() = "unknown admin path; try /metrics, /ready, /clusters, /config_dump, /faults\n";
   }
   return res;
 }

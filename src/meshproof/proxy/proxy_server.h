@@ -6,6 +6,9 @@
 //
 // This first version serves the spec's meshproof `Gateway` listeners and forwards to ServiceEntry
 // endpoints (a user's own running services), on one worker thread with keep-alive on both sides.
+// Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump, /clusters, /faults; POST /faults
+// ({"host", "delay": {"fixedDelay", "percentage"}, "abort": {"httpStatus", "percentage"}}) sets a
+// fault on every route of a host at run time (what chaos uses); DELETE /faults/ID clears it.
 //
 // Thread-safety: create() and the accessors from any thread; run() blocks in one thread until
 // stop() (callable from any thread, and from SIGINT/SIGTERM when handle_signals is set).
@@ -22,7 +25,10 @@
 namespace meshproof::proxy {
 
 struct ProxyOptions {
+  // Loopback by default. Any other address requires admin_token, which every mutating admin call
+  // (POST /faults, DELETE /faults/ID) must then send as "Authorization: Bearer <token>".
   std::string admin_address = "127.0.0.1";
+  std::string admin_token;
   uint16_t admin_port = 0; // 0: a free port
   uint64_t seed = 0;       // weighted picks and backoff jitter; 0: from the clock
   bool handle_signals = false;
