@@ -138,6 +138,25 @@ class Cli(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("spec.http[0].route[1].weight", r.stderr)
 
+    def test_proxy_admin_off_loopback_needs_a_token(self):
+        spec = self.write("se.yaml", """apiVersion: meshproof.dev/v1alpha1
+kind: Gateway
+metadata: {name: ingress}
+spec: {address: 127.0.0.1, port: 0, host: api.local}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api}
+spec:
+  hosts: [api.local]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.0.1, ports: {http: 9}}]
+""")
+        r = run("proxy", "-f", spec, "--admin-address", "0.0.0.0")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("requires a bearer token", r.stderr)
+
     def test_usage_errors_exit_2(self):
         for args in [[], ["bogus"], ["validate", "nonsense"], ["lint", "--no-such-flag"], ["proxy"]]:
             r = run(*args)

@@ -72,8 +72,14 @@ int run(int argc, char** argv) {
       "proxy", "Run the data plane only: a gateway in front of your own services");
   addSpecOption(proxy_cmd, spec_paths, true);
   uint16_t admin_port = 0;
+  std::string admin_address = "127.0.0.1";
+  std::string admin_token;
   uint64_t seed = 0;
   proxy_cmd->add_option("--admin-port", admin_port, "Admin port (default: a free port)");
+  proxy_cmd->add_option("--admin-address", admin_address,
+                        "Admin address (default 127.0.0.1; any other needs --admin-token)");
+  proxy_cmd->add_option("--admin-token", admin_token,
+                        "Bearer token required by mutating admin calls");
   proxy_cmd->add_option("--seed", seed,
                         "Seed for weighted picks and backoff jitter (default: time)");
 
@@ -172,7 +178,8 @@ int run(int argc, char** argv) {
     return lintCommand({spec_paths, json}, std::cout);
   }
   if (proxy_cmd->parsed()) {
-    return proxyCommand({spec_paths, admin_port, seed}, std::cout, std::cerr);
+    return proxyCommand({spec_paths, admin_port, admin_address, admin_token, seed}, std::cout,
+                        std::cerr);
   }
   for (const Pending& p : pending) {
     if (p.command->parsed()) {

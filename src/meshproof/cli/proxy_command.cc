@@ -16,6 +16,8 @@ int proxyCommand(const ProxyCommandOptions& options, std::ostream& out, std::ost
   }
   proxy::ProxyOptions po;
   po.admin_port = options.admin_port;
+  po.admin_address = options.admin_address;
+  po.admin_token = options.admin_token;
   po.seed = options.seed;
   po.handle_signals = true;
   auto server = proxy::ProxyServer::create(*spec, po, core::RealClock::instance());
@@ -27,8 +29,8 @@ int proxyCommand(const ProxyCommandOptions& options, std::ostream& out, std::ost
     out << "meshproof proxy: Gateway/" << l.name << " listening on http://" << l.address << ":"
         << l.port << " -> " << l.host << '\n';
   }
-  out << "meshproof proxy: admin on http://127.0.0.1:" << (*server)->adminPort()
-      << " (/metrics, /ready, /clusters)" << std::endl;
+  out << "meshproof proxy: admin on http://" << options.admin_address << ":"
+      << (*server)->adminPort() << " (/metrics, /ready, /clusters)" << std::endl;
   (*server)->run();
   out << "meshproof proxy: stopped" << std::endl;
   return kExitOk;

@@ -1,7 +1,8 @@
 #pragma once
-// `meshproof proxy -f SPEC [--admin-port P] [--seed N]`: the data plane alone, in front of the
-// user's own services (ServiceEntry endpoints). Prints where it listens, serves until SIGINT or
-// SIGTERM, then exits 0. Bad spec or a port that cannot be bound: a clear message and exit 2.
+// `meshproof proxy -f SPEC [--admin-port P] [--admin-address A --admin-token T] [--seed N]`: the
+// data plane alone, in front of the user's own services (ServiceEntry endpoints). Prints where it
+// listens, serves until SIGINT or SIGTERM, then exits 0. Bad spec or a port that cannot be bound: a
+// clear message and exit 2.
 
 #include <cstdint>
 #include <iosfwd>
@@ -13,6 +14,8 @@ namespace meshproof::cli {
 struct ProxyCommandOptions {
   std::vector<std::string> spec_paths;
   uint16_t admin_port = 0;
+  std::string admin_address = "127.0.0.1";
+  std::string admin_token;
   uint64_t seed = 0;
 };
 
