@@ -20,4 +20,4 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
-}  // namespace meshproof::net
+} // namespace meshproof::net
