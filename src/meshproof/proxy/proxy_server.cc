@@ -114,7 +114,6 @@ struct RuntimeFault {
 struct RequestLog {
   std::set<std::string> flags;
   const Endpoint* endpoint = nullptr;
-  const Cluster* cluster = nullptr;
   std::string destination_host;
 
   std::string flagString() const {
@@ -580,7 +579,6 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
   }
   const spec::RouteDestination& rd = route->route[pickDestination(*route, random)];
   Cluster& cluster = clusterFor(rd.destination);
-  log.cluster = &cluster;
   log.destination_host = rd.destination.host;
 
   // Timeouts (§1.3): the route timeout covers all attempts and backoff; a per-try timeout not below
