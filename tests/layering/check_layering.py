@@ -14,7 +14,7 @@ LAYERS = {
     "spec": 1, "metrics": 1, "evidence": 1, "stats": 1,
     "net": 2,
     "proxy": 3, "workload": 3, "platform": 3, "load": 3, "prom": 3,
-    "validate": 4, "chaos": 4, "render": 4, "report": 4,
+    "validate": 4, "chaos": 4, "render": 4, "report": 4, "control": 4,
     "cli": 5,
 }
 # Same-layer or upward edges DESIGN.md names explicitly in its "uses" column.

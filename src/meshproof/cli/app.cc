@@ -8,6 +8,8 @@
 
 #include "meshproof/cli/lint_command.h"
 #include "meshproof/cli/proxy_command.h"
+#include "meshproof/cli/up_command.h"
+#include "meshproof/cli/workload_command.h"
 
 namespace meshproof::cli {
 namespace {
@@ -62,10 +64,15 @@ int run(int argc, char** argv) {
   // up
   auto* up_cmd = app.add_subcommand("up", "Run the mesh in the foreground until Ctrl-C");
   addSpecOption(up_cmd, spec_paths);
-  bool with_prometheus = false;
-  up_cmd->add_flag("--prometheus", with_prometheus,
+  UpCommandOptions up_options;
+  up_cmd->add_flag("--prometheus", up_options.prometheus,
                    "Also run a real Prometheus scraping every proxy");
-  pending.push_back({up_cmd, "issue 4 (local platform)"});
+  up_cmd->add_option("--admin-port", up_options.admin_port,
+                     "Control plane admin port (default: a free port)");
+  up_cmd->add_option("--run-dir", up_options.run_dir,
+                     "Where the Prometheus file_sd file goes (default .meshproof)");
+  up_cmd->add_option("--ready-timeout", up_options.ready_timeout,
+                     "Give up when the mesh is not ready by then (default 60s)");
 
   // proxy
   auto* proxy_cmd = app.add_subcommand(
@@ -82,6 +89,19 @@ int run(int argc, char** argv) {
                         "Bearer token required by mutating admin calls");
   proxy_cmd->add_option("--seed", seed,
                         "Seed for weighted picks and backoff jitter (default: time)");
+
+  // workload (internal: one pod, started by the platform's supervisor)
+  auto* workload_cmd = app.add_subcommand(
+      "workload", "One pod: a Workload's demo service and its sidecar (started by `meshproof up`)");
+  addSpecOption(workload_cmd, spec_paths);
+  WorkloadCommandOptions workload_options;
+  workload_cmd->add_option("--workload", workload_options.workload, "The Workload's name")
+      ->required();
+  workload_cmd->add_option("--pod", workload_options.pod, "The pod's name (default NAME-0)");
+  workload_cmd->add_option("--port", workload_options.port,
+                           "App port (default: the Workload's port, else a free one)");
+  workload_cmd->add_option("--seed", workload_options.seed, "Seed (default: time)");
+  workload_cmd->group(""); // hidden from --help: users run `meshproof up`
 
   // lint
   auto* lint_cmd = app.add_subcommand(
@@ -180,6 +200,14 @@ int run(int argc, char** argv) {
   if (proxy_cmd->parsed()) {
     return proxyCommand({spec_paths, admin_port, admin_address, admin_token, seed}, std::cout,
                         std::cerr);
+  }
+  if (up_cmd->parsed()) {
+    up_options.spec_paths = spec_paths;
+    return upCommand(up_options, std::cout, std::cerr);
+  }
+  if (workload_cmd->parsed()) {
+    workload_options.spec_paths = spec_paths;
+    return workloadCommand(workload_options, std::cout, std::cerr);
   }
   for (const Pending& p : pending) {
     if (p.command->parsed()) {

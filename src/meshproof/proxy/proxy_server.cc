@@ -41,6 +41,7 @@ struct Endpoint {
   std::string address;
   uint16_t port = 0;
   std::map<std::string, std::string> labels;
+  std::string workload; // the pod's Workload (control-plane endpoints); empty for ServiceEntries
   std::string key() const { return address + ":" + std::to_string(port); }
 };
 
@@ -50,11 +51,17 @@ struct UpstreamConnection {
   beast::flat_buffer buffer;
 };
 
+using EndpointPtr = std::shared_ptr<const Endpoint>;
+
 struct Cluster {
   std::string name;
   std::string host;
   std::string subset;
-  std::vector<Endpoint> endpoints;
+  std::map<std::string, std::string> selector; // the subset's labels
+  std::vector<Endpoint> static_endpoints;      // from ServiceEntries
+  // Static plus the control plane's, selected by `selector`. Replaced, never mutated, so a request
+  // in flight keeps its endpoint alive.
+  std::vector<EndpointPtr> endpoints;
   std::unique_ptr<OutlierDetector> outlier;
   std::unique_ptr<ResourceLimit> retry_breaker;
   metrics::ClusterStats* stats = nullptr;
@@ -113,7 +120,7 @@ struct RuntimeFault {
 
 struct RequestLog {
   std::set<std::string> flags;
-  const Endpoint* endpoint = nullptr;
+  EndpointPtr endpoint;
   std::string destination_host;
 
   std::string flagString() const {
@@ -154,9 +161,12 @@ struct ProxyServer::Impl {
   std::unique_ptr<tcp::acceptor> admin;
   std::optional<asio::signal_set> signals;
 
-  std::map<std::string, HostRoutes> routes;                 // by short host
-  std::map<std::string, std::unique_ptr<Cluster>> clusters; // by host|subset
-  std::deque<spec::HttpRoute> default_routes;               // for hosts without a VirtualService
+  std::map<std::string, HostRoutes> routes; // by short host
+  std::set<std::string> dynamic_hosts;      // Workload hosts: endpoints from the control plane
+  std::map<std::string, std::vector<Endpoint>> dynamic_endpoints; // by short host
+  bool configured = false;                                        // a PUT /config arrived
+  std::map<std::string, std::unique_ptr<Cluster>> clusters;       // by host|subset
+  std::deque<spec::HttpRoute> default_routes; // for hosts without a VirtualService
   std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle; // by endpoint key
   // istio_* children per distinct label set; the labels that vary per request form the key.
   std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
@@ -164,6 +174,9 @@ struct ProxyServer::Impl {
   // ------------------------------------------------------------------ building
   core::Status build();
   Cluster& clusterFor(const spec::Destination& d);
+  core::Status buildRoutes(const std::string& host);
+  void refresh(Cluster& c);
+  Response putConfig(const Request& req);
   core::Status bind(tcp::acceptor& acceptor, const std::string& address, uint16_t port,
                     const std::string& what);
 
@@ -171,6 +184,7 @@ struct ProxyServer::Impl {
   awaitable<void> accept(tcp::acceptor& acceptor, const Listener* listener);
   awaitable<void> session(tcp::socket socket, const Listener* listener);
   awaitable<Response> handle(Request& req, const Listener& listener, RequestLog& log);
+  awaitable<Response> route(Request& req, const std::string& host, uint16_t port, RequestLog& log);
   awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req,
                              uint32_t attempt_count, std::optional<core::Duration> timeout);
   awaitable<void> tick(Cluster& cluster);
@@ -178,7 +192,7 @@ struct ProxyServer::Impl {
   Response adminResponse(const Request& req);
   Response postFault(const Request& req);
   nlohmann::json configDump() const;
-  const Endpoint* pickHost(Cluster& c, const std::set<std::string>& tried);
+  EndpointPtr pickHost(Cluster& c, const std::set<std::string>& tried);
   Response localReply(const Request& req, unsigned status, const std::string& body);
   void record(const Request& req, const Response& res, const RequestLog& log, core::MonoTime start);
 };
@@ -194,7 +208,7 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
   c->subset = d.subset;
   const spec::DestinationRule* dr = spec.destinationRuleFor(d.host);
   const spec::TrafficPolicy* policy = dr != nullptr ? &dr->traffic_policy : nullptr;
-  std::map<std::string, std::string> selector;
+  std::map<std::string, std::string>& selector = c->selector;
   if (dr != nullptr && !d.subset.empty()) {
     if (const spec::Subset* s = dr->findSubset(d.subset)) {
       selector = s->labels;
@@ -226,8 +240,11 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
       const uint32_t port = named != e.ports.end() ? named->second
                             : sp->target_port != 0 ? sp->target_port
                                                    : sp->number;
-      c->endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels});
+      c->static_endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels});
     }
+  }
+  if (port_number == 0 && dynamic_hosts.count(spec::shortHost(d.host)) != 0) {
+    port_number = 80; // a Workload host: its Kubernetes Service port, as Istio names the cluster
   }
   c->name = metrics::outboundClusterName(port_number, d.subset, d.host);
   c->stats = &envoy.forCluster(c->name);
@@ -239,15 +256,76 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
   c->retry_breaker = std::make_unique<ResourceLimit>(max_retries);
   if (policy != nullptr && policy->outlier_detection) {
     c->outlier = std::make_unique<OutlierDetector>(*policy->outlier_detection, clock, c->stats);
-    std::vector<std::string> keys;
-    for (const Endpoint& e : c->endpoints) {
-      keys.push_back(e.key());
-    }
-    c->outlier->setHosts(keys);
   }
+  refresh(*c);
   auto& ref = *c;
   clusters.emplace(key, std::move(c));
   return ref;
+}
+
+void ProxyServer::Impl::refresh(Cluster& c) {
+  std::vector<EndpointPtr> next;
+  auto selected = [&](const Endpoint& e) {
+    return std::all_of(c.selector.begin(), c.selector.end(), [&](const auto& kv) {
+      auto l = e.labels.find(kv.first);
+      return l != e.labels.end() && l->second == kv.second;
+    });
+  };
+  for (const Endpoint& e : c.static_endpoints) {
+    next.push_back(std::make_shared<const Endpoint>(e));
+  }
+  auto dyn = dynamic_endpoints.find(spec::shortHost(c.host));
+  if (dyn != dynamic_endpoints.end()) {
+    for (const Endpoint& e : dyn->second) {
+      if (selected(e)) {
+        next.push_back(std::make_shared<const Endpoint>(e));
+      }
+    }
+  }
+  c.endpoints = std::move(next);
+  if (c.outlier) {
+    std::vector<std::string> keys;
+    for (const EndpointPtr& e : c.endpoints) {
+      keys.push_back(e->key());
+    }
+    c.outlier->setHosts(keys);
+  }
+}
+
+core::Status ProxyServer::Impl::buildRoutes(const std::string& host) {
+  // Routes for a host: its VirtualServices, or Istio's default route (no VS).
+  if (routes.count(host) != 0) {
+    return core::Status::ok();
+  }
+  HostRoutes hr;
+  for (const spec::VirtualService* vs : spec.virtualServicesFor(host)) {
+    for (const spec::HttpRoute& r : vs->http) {
+      hr.routes.push_back(&r);
+    }
+  }
+  if (hr.routes.empty()) {
+    spec::HttpRoute r;
+    r.name = "default";
+    r.path = "(no VirtualService)";
+    r.retries = spec::defaultRetryPolicy();
+    spec::RouteDestination rd;
+    rd.destination.host = host;
+    r.route.push_back(rd);
+    default_routes.push_back(std::move(r));
+    hr.routes.push_back(&default_routes.back());
+  }
+  auto table = RouteTable::build(hr.routes);
+  if (!table) {
+    return table.status();
+  }
+  hr.table = std::move(table).value();
+  for (const spec::HttpRoute* r : hr.routes) {
+    for (const spec::RouteDestination& rd : r->route) {
+      clusterFor(rd.destination);
+    }
+  }
+  routes.emplace(host, std::move(hr));
+  return core::Status::ok();
 }
 
 core::Status ProxyServer::Impl::bind(tcp::acceptor& acceptor, const std::string& address,
@@ -276,48 +354,60 @@ core::Status ProxyServer::Impl::bind(tcp::acceptor& acceptor, const std::string&
 }
 
 core::Status ProxyServer::Impl::build() {
-  if (spec.gateways.empty()) {
+  if (options.managed) {
+    for (const spec::Workload& w : spec.workloads) {
+      dynamic_hosts.insert(spec::shortHost(w.app));
+    }
+  }
+  if (options.mode == ProxyMode::Sidecar) {
+    // Every host the spec knows, routed by the Host header.
+    std::set<std::string> hosts = dynamic_hosts;
+    for (const spec::VirtualService& vs : spec.virtual_services) {
+      for (const std::string& h : vs.hosts) {
+        hosts.insert(spec::shortHost(h));
+      }
+    }
+    for (const spec::ServiceEntry& se : spec.service_entries) {
+      for (const std::string& h : se.hosts) {
+        hosts.insert(spec::shortHost(h));
+      }
+    }
+    for (const std::string& h : hosts) {
+      if (auto st = buildRoutes(h); !st.isOk()) {
+        return st;
+      }
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(io);
+    if (auto st = bind(*acceptor, options.outbound_address, options.outbound_port, "outbound");
+        !st.isOk()) {
+      return st;
+    }
+    listeners.push_back(
+        {"outbound", options.outbound_address, acceptor->local_endpoint().port(), ""});
+    acceptors.push_back(std::move(acceptor));
+  } else if (spec.gateways.empty()) {
     return core::invalidArgument(
         "the spec has no Gateway (meshproof.dev/v1alpha1): nothing to listen on");
   }
   for (const spec::Gateway& g : spec.gateways) {
-    // Routes for the gateway's host: its VirtualServices, or Istio's default route (no VS).
+    if (options.mode != ProxyMode::Gateway) {
+      break;
+    }
     const std::string host = spec::shortHost(g.host);
-    if (routes.count(host) == 0) {
-      HostRoutes hr;
-      for (const spec::VirtualService* vs : spec.virtualServicesFor(g.host)) {
-        for (const spec::HttpRoute& r : vs->http) {
-          hr.routes.push_back(&r);
-        }
+    if (auto st = buildRoutes(host); !st.isOk()) {
+      return st;
+    }
+    size_t endpoints = 0;
+    for (const spec::HttpRoute* r : routes.at(host).routes) {
+      for (const spec::RouteDestination& rd : r->route) {
+        endpoints += clusterFor(rd.destination).endpoints.size();
       }
-      if (hr.routes.empty()) {
-        spec::HttpRoute r;
-        r.name = "default";
-        r.path = "(no VirtualService)";
-        spec::RouteDestination rd;
-        rd.destination.host = g.host;
-        r.route.push_back(rd);
-        default_routes.push_back(std::move(r));
-        hr.routes.push_back(&default_routes.back());
-      }
-      auto table = RouteTable::build(hr.routes);
-      if (!table) {
-        return table.status();
-      }
-      hr.table = std::move(table).value();
-      size_t endpoints = 0;
-      for (const spec::HttpRoute* r : hr.routes) {
-        for (const spec::RouteDestination& rd : r->route) {
-          endpoints += clusterFor(rd.destination).endpoints.size();
-        }
-      }
-      if (endpoints == 0) {
-        return core::invalidArgument(
-            "Gateway/" + g.meta.name + ": host \"" + g.host +
-            "\" has no ServiceEntry endpoints; `meshproof proxy` forwards to ServiceEntry "
-            "endpoints (your own running services), Workload pods run with `meshproof up`");
-      }
-      routes.emplace(host, std::move(hr));
+    }
+    if (endpoints == 0 && dynamic_hosts.count(host) == 0) {
+      return core::invalidArgument(
+          "Gateway/" + g.meta.name + ": host \"" + g.host +
+          "\" has no ServiceEntry endpoints; `meshproof proxy` forwards to ServiceEntry "
+          "endpoints (your own running services), Workload pods run with `meshproof up`");
     }
     auto acceptor = std::make_unique<tcp::acceptor>(io);
     if (auto st =
@@ -422,17 +512,17 @@ Response ProxyServer::Impl::localReply(const Request& req, unsigned status,
   return res;
 }
 
-const Endpoint* ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::string>& tried) {
-  std::vector<const Endpoint*> available;
+EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::string>& tried) {
+  std::vector<const EndpointPtr*> available;
   if (c.outlier) {
     const std::vector<std::string> keys = c.outlier->availableHosts();
-    for (const Endpoint& e : c.endpoints) {
-      if (std::find(keys.begin(), keys.end(), e.key()) != keys.end()) {
+    for (const EndpointPtr& e : c.endpoints) {
+      if (std::find(keys.begin(), keys.end(), e->key()) != keys.end()) {
         available.push_back(&e);
       }
     }
   } else {
-    for (const Endpoint& e : c.endpoints) {
+    for (const EndpointPtr& e : c.endpoints) {
       available.push_back(&e);
     }
   }
@@ -441,12 +531,12 @@ const Endpoint* ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::stri
   }
   // Round robin, preferring hosts this request has not tried (previous_hosts, up to 5 picks).
   for (int i = 0; i < 5; ++i) {
-    const Endpoint* e = available[c.next++ % available.size()];
+    const EndpointPtr& e = *available[c.next++ % available.size()];
     if (tried.count(e->key()) == 0) {
       return e;
     }
   }
-  return available[c.next++ % available.size()];
+  return *available[c.next++ % available.size()];
 }
 
 awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& ep, Request& req,
@@ -463,6 +553,11 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
   // The downstream request goes upstream as it is, with the router's headers set in place.
   Request& upstream = req;
   upstream.set("x-envoy-attempt-count", std::to_string(attempt_count));
+  // Who is calling, for the destination's reporter="destination" labels (Istio exchanges this as
+  // x-envoy-peer-metadata; meshproof's workloads read these plain headers).
+  upstream.set("x-meshproof-source-workload", options.workload);
+  upstream.set("x-meshproof-source-app", options.app);
+  upstream.set("x-meshproof-source-version", options.version);
   if (timeout) {
     upstream.set("x-envoy-expected-rq-timeout-ms", std::to_string(core::toMillis(*timeout)));
   } else {
@@ -544,25 +639,44 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
 
 awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& listener,
                                               RequestLog& log) {
-  HostRoutes& hr = routes.at(spec::shortHost(listener.host));
+  if (!listener.host.empty()) {
+    co_return co_await route(req, spec::shortHost(listener.host), listener.port, log);
+  }
+  // Sidecar outbound: the Host header names the destination ("service-b", "service-b:8080",
+  // "service-b.default.svc.cluster.local").
+  std::string authority(req[http::field::host]);
+  if (auto colon = authority.rfind(':'); colon != std::string::npos) {
+    authority.resize(colon);
+  }
+  const std::string host = spec::shortHost(authority);
+  if (routes.count(host) == 0) {
+    log.flags.insert("NR");
+    co_return localReply(req, 404, "");
+  }
+  co_return co_await route(req, host, listener.port, log);
+}
+
+awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& host, uint16_t port,
+                                             RequestLog& log) {
+  HostRoutes& hr = routes.at(host);
   RequestHead head;
   head.method = std::string(req.method_string());
   head.path = std::string(req.target());
   head.authority = std::string(req[http::field::host]);
-  head.port = listener.port;
+  head.port = port;
   for (const auto& field : req) {
     head.headers[lowerCopy(toStd(field.name_string()))] = toStd(field.value());
   }
-  const spec::HttpRoute* route = hr.table->match(head);
-  if (route == nullptr) {
+  const spec::HttpRoute* matched = hr.table->match(head);
+  if (matched == nullptr) {
     log.flags.insert("NR");
     co_return localReply(req, 404, "");
   }
   // Fault filter, before the router: delay, then an independent abort roll (§1.7). A fault set at
   // run time for this host (chaos) replaces the route's own.
-  const spec::FaultInjection* fault = route->fault ? &*route->fault : nullptr;
+  const spec::FaultInjection* fault = matched->fault ? &*matched->fault : nullptr;
   for (const auto& [id, f] : faults) {
-    if (f.host == spec::shortHost(listener.host)) {
+    if (f.host == host) {
       fault = &f.fault;
     }
   }
@@ -577,19 +691,19 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
       co_return localReply(req, status, kFaultAbort);
     }
   }
-  const spec::RouteDestination& rd = route->route[pickDestination(*route, random)];
+  const spec::RouteDestination& rd = matched->route[pickDestination(*matched, random)];
   Cluster& cluster = clusterFor(rd.destination);
   log.destination_host = rd.destination.host;
 
   // Timeouts (§1.3): the route timeout covers all attempts and backoff; a per-try timeout not below
   // it is ignored; the x-envoy-upstream-rq-* headers override both.
-  std::optional<core::Duration> global = route->timeout;
+  std::optional<core::Duration> global = matched->timeout;
   if (auto ms = headerMillis(head.headers, "x-envoy-upstream-rq-timeout-ms")) {
     global =
         *ms == 0 ? std::nullopt : std::optional<core::Duration>(std::chrono::milliseconds(*ms));
   }
   std::optional<core::Duration> per_try =
-      route->retries.enabled ? route->retries.per_try_timeout : std::nullopt;
+      matched->retries.enabled ? matched->retries.per_try_timeout : std::nullopt;
   if (auto ms = headerMillis(head.headers, "x-envoy-upstream-rq-per-try-timeout-ms")) {
     per_try = std::chrono::milliseconds(*ms);
   }
@@ -600,7 +714,7 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
   const std::optional<core::MonoTime> deadline =
       global ? std::optional<core::MonoTime>(start + *global) : std::nullopt;
 
-  RetryState retry(route->retries, head.headers, random, cluster.retry_breaker.get(),
+  RetryState retry(matched->retries, head.headers, random, cluster.retry_breaker.get(),
                    cluster.stats);
   for (const char* h :
        {"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
@@ -618,7 +732,7 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
   std::set<std::string> tried;
   bool retried = false;
   for (;;) {
-    const Endpoint* ep = pickHost(cluster, tried);
+    const EndpointPtr ep = pickHost(cluster, tried);
     if (ep == nullptr) {
       cluster.stats->upstream_cx_none_healthy.inc();
       log.flags.insert("UH");
@@ -738,7 +852,7 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
     l.destination_service_namespace = "default";
   }
   // Destination workload labels only when an upstream answered (§3.4: local replies say unknown).
-  const bool upstream_answered = log.endpoint != nullptr && log.flags.count("UH") == 0 &&
+  const bool upstream_answered = log.endpoint && log.flags.count("UH") == 0 &&
                                  log.flags.count("UF") == 0 && log.flags.count("UC") == 0 &&
                                  log.flags.count("UT") == 0 && log.flags.count("FI") == 0;
   if (upstream_answered) {
@@ -748,9 +862,11 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
     };
     l.destination_app = label("app");
     l.destination_version = label("version");
-    l.destination_workload =
-        label("app") == "unknown" ? "unknown" : label("app") + "-" + label("version");
+    l.destination_workload = !log.endpoint->workload.empty() ? log.endpoint->workload
+                             : label("app") == "unknown"     ? "unknown"
+                                                         : label("app") + "-" + label("version");
     l.destination_canonical_revision = label("version") == "unknown" ? "latest" : label("version");
+    l.destination_workload_namespace = "default";
   }
   l.response_code = std::to_string(res.result_int());
   l.response_flags = log.flagString();
@@ -800,65 +916,185 @@ std::optional<std::string> readPercentage(const nlohmann::json& j, double& out) 
 
 } // namespace
 
-Response ProxyServer::Impl::postFault(const Request& req) {
-  nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return errorReply(req, http::status::bad_request, "body must be a JSON object");
+namespace {
+
+// Reads one runtime fault ({"host", "delay", "abort"}) into `f`; the problem when it is invalid.
+std::optional<std::string> parseFault(const nlohmann::json& body, RuntimeFault& f) {
+  if (!body.is_object()) {
+    return std::string("a fault must be a JSON object");
   }
-  RuntimeFault f;
   f.source = body;
   if (!body.contains("host") || !body["host"].is_string()) {
-    return errorReply(req, http::status::bad_request, "\"host\" (a string) is required");
+    return std::string("\"host\" (a string) is required");
   }
   f.host = spec::shortHost(body["host"].get<std::string>());
-  if (routes.count(f.host) == 0) {
-    return errorReply(req, http::status::bad_request,
-                      "unknown host \"" + f.host + "\": this proxy routes no traffic to it");
-  }
   if (body.contains("delay")) {
     const auto& d = body["delay"];
     if (!d.is_object() || !d.contains("fixedDelay") || !d["fixedDelay"].is_string()) {
-      return errorReply(req, http::status::bad_request,
-                        "delay.fixedDelay (e.g. \"200ms\") is required");
+      return std::string("delay.fixedDelay (e.g. \"200ms\") is required");
     }
     auto duration = core::parseDuration(d["fixedDelay"].get<std::string>());
     if (!duration || *duration < 1ms) {
-      return errorReply(req, http::status::bad_request,
-                        "delay.fixedDelay must be a duration of at least 1ms");
+      return std::string("delay.fixedDelay must be a duration of at least 1ms");
     }
     spec::FaultDelay delay;
     delay.fixed_delay = *duration;
     if (auto problem = readPercentage(d, delay.percentage)) {
-      return errorReply(req, http::status::bad_request, "delay." + *problem);
+      return std::string("delay." + *problem);
     }
     f.fault.delay = delay;
   }
   if (body.contains("abort")) {
     const auto& a = body["abort"];
     if (!a.is_object() || !a.contains("httpStatus") || !a["httpStatus"].is_number_integer()) {
-      return errorReply(req, http::status::bad_request,
-                        "abort.httpStatus (an integer) is required");
+      return std::string("abort.httpStatus (an integer) is required");
     }
     const int status = a["httpStatus"].get<int>();
     if (status < 200 || status > 599) {
-      return errorReply(req, http::status::bad_request,
-                        "abort.httpStatus must be in range 200-599");
+      return std::string("abort.httpStatus must be in range 200-599");
     }
     spec::FaultAbort abort;
     abort.http_status = static_cast<uint32_t>(status);
     if (auto problem = readPercentage(a, abort.percentage)) {
-      return errorReply(req, http::status::bad_request, "abort." + *problem);
+      return std::string("abort." + *problem);
     }
     f.fault.abort = abort;
   }
   if (!f.fault.delay && !f.fault.abort) {
-    return errorReply(req, http::status::bad_request, "a fault needs a delay, an abort, or both");
+    return std::string("a fault needs a delay, an abort, or both");
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+core::Status validateFault(const std::string& json_text) {
+  const nlohmann::json body = nlohmann::json::parse(json_text, nullptr, false);
+  if (body.is_discarded()) {
+    return core::invalidArgument("body must be a JSON object");
+  }
+  RuntimeFault f;
+  if (auto problem = parseFault(body, f)) {
+    return core::invalidArgument(*problem);
+  }
+  return core::Status::ok();
+}
+
+Response ProxyServer::Impl::postFault(const Request& req) {
+  nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return errorReply(req, http::status::bad_request, "body must be a JSON object");
+  }
+  RuntimeFault f;
+  if (auto problem = parseFault(body, f)) {
+    return errorReply(req, http::status::bad_request, *problem);
+  }
+  if (routes.count(f.host) == 0) {
+    return errorReply(req, http::status::bad_request,
+                      "unknown host \"" + f.host + "\": this proxy routes no traffic to it");
   }
   f.id = "fault-" + std::to_string(next_fault_id++);
   const std::string id = f.id;
   faults.emplace(id, std::move(f));
   ++generation;
   return jsonReply(req, http::status::created, {{"id", id}, {"generation", generation}});
+}
+
+Response ProxyServer::Impl::putConfig(const Request& req) {
+  nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return errorReply(req, http::status::bad_request, "body must be a JSON object");
+  }
+  if (!body.contains("generation") || !body["generation"].is_number_unsigned()) {
+    return errorReply(req, http::status::bad_request,
+                      "\"generation\" (a non-negative integer) is required");
+  }
+  // Validate everything first: a bad push changes nothing.
+  std::map<std::string, std::vector<Endpoint>> endpoints;
+  if (body.contains("endpoints")) {
+    if (!body["endpoints"].is_object()) {
+      return errorReply(req, http::status::bad_request,
+                        "\"endpoints\" must map hosts to lists of endpoints");
+    }
+    for (const auto& [host_name, list] : body["endpoints"].items()) {
+      const std::string host = spec::shortHost(host_name);
+      if (dynamic_hosts.count(host) == 0) {
+        return errorReply(req, http::status::bad_request,
+                          "endpoints." + host_name + ": not a Workload host of the spec");
+      }
+      if (!list.is_array()) {
+        return errorReply(req, http::status::bad_request,
+                          "endpoints." + host_name + " must be a list");
+      }
+      auto& out = endpoints[host];
+      for (size_t i = 0; i < list.size(); ++i) {
+        const auto& e = list[i];
+        const std::string where = "endpoints." + host_name + "[" + std::to_string(i) + "]";
+        if (!e.is_object() || !e.contains("address") || !e["address"].is_string() ||
+            !e.contains("port") || !e["port"].is_number_unsigned() ||
+            e["port"].get<uint64_t>() == 0 || e["port"].get<uint64_t>() > 65535) {
+          return errorReply(req, http::status::bad_request,
+                            where + " needs \"address\" (string) and \"port\" (1-65535)");
+        }
+        Endpoint ep;
+        ep.address = e["address"].get<std::string>();
+        ep.port = static_cast<uint16_t>(e["port"].get<uint64_t>());
+        if (e.contains("workload") && e["workload"].is_string()) {
+          ep.workload = e["workload"].get<std::string>();
+        }
+        if (e.contains("labels")) {
+          if (!e["labels"].is_object()) {
+            return errorReply(req, http::status::bad_request,
+                              where + ".labels must map strings to strings");
+          }
+          for (const auto& [k, v] : e["labels"].items()) {
+            if (!v.is_string()) {
+              return errorReply(req, http::status::bad_request,
+                                where + ".labels." + k + " must be a string");
+            }
+            ep.labels[k] = v.get<std::string>();
+          }
+        }
+        out.push_back(std::move(ep));
+      }
+    }
+  }
+  std::map<std::string, RuntimeFault> next_faults;
+  if (body.contains("faults")) {
+    if (!body["faults"].is_array()) {
+      return errorReply(req, http::status::bad_request, "\"faults\" must be a list");
+    }
+    for (size_t i = 0; i < body["faults"].size(); ++i) {
+      const auto& j = body["faults"][i];
+      RuntimeFault f;
+      if (auto problem = parseFault(j, f)) {
+        return errorReply(req, http::status::bad_request,
+                          "faults[" + std::to_string(i) + "]: " + *problem);
+      }
+      if (!j.contains("id") || !j["id"].is_string()) {
+        return errorReply(req, http::status::bad_request,
+                          "faults[" + std::to_string(i) + "]: \"id\" (a string) is required");
+      }
+      f.id = j["id"].get<std::string>();
+      next_faults[f.id] = std::move(f);
+    }
+  }
+  dynamic_endpoints = std::move(endpoints);
+  faults = std::move(next_faults);
+  generation = body["generation"].get<uint64_t>();
+  configured = true;
+  std::set<std::string> live;
+  for (auto& [key, c] : clusters) {
+    refresh(*c);
+    for (const EndpointPtr& e : c->endpoints) {
+      live.insert(e->key());
+    }
+  }
+  // Pooled connections to endpoints that left (a pod that restarted on another port) are closed.
+  for (auto it = idle.begin(); it != idle.end();) {
+    it = live.count(it->first) != 0 ? std::next(it) : idle.erase(it);
+  }
+  return jsonReply(req, http::status::ok, {{"generation", generation}});
 }
 
 nlohmann::json ProxyServer::Impl::configDump() const {
@@ -897,10 +1133,14 @@ nlohmann::json ProxyServer::Impl::configDump() const {
 
 Response ProxyServer::Impl::adminResponse(const Request& req) {
   const std::string target(req.target());
-  const bool mutating = req.method() == http::verb::post || req.method() == http::verb::delete_;
+  const bool mutating = req.method() == http::verb::post || req.method() == http::verb::put ||
+                        req.method() == http::verb::delete_;
   if (mutating && !options.admin_token.empty() &&
       toStd(req[http::field::authorization]) != "Bearer " + options.admin_token) {
     return errorReply(req, http::status::unauthorized, "a bearer token is required");
+  }
+  if (req.method() == http::verb::put && target == "/config") {
+    return putConfig(req);
   }
   if (req.method() == http::verb::post && target == "/faults") {
     return postFault(req);
@@ -922,7 +1162,12 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
     res.set(http::field::content_type, std::string(metrics::Registry::kContentType));
     res.body() = registry.expose();
   } else if (target == "/ready") {
-    res.body() = "LIVE\n";
+    if (options.wait_for_config && !configured) {
+      res.result(http::status::service_unavailable);
+      res.body() = "waiting for configuration from the control plane\n";
+    } else {
+      res.body() = "LIVE generation " + std::to_string(generation) + "\n";
+    }
   } else if (target == "/config_dump") {
     return jsonReply(req, http::status::ok, configDump());
   } else if (target == "/faults") {
@@ -930,9 +1175,9 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
   } else if (target == "/clusters") {
     std::string body;
     for (const auto& [key, c] : clusters) {
-      for (const Endpoint& e : c->endpoints) {
-        const bool ejected = c->outlier && c->outlier->isEjected(e.key());
-        body += c->name + "::" + e.key() +
+      for (const EndpointPtr& e : c->endpoints) {
+        const bool ejected = c->outlier && c->outlier->isEjected(e->key());
+        body += c->name + "::" + e->key() +
                 "::health_flags::" + (ejected ? "/failed_outlier_check" : "healthy") + "\n";
       }
     }
@@ -960,6 +1205,10 @@ ProxyServer::create(const spec::Spec& spec, ProxyOptions options, core::Clock& c
 
 const std::vector<Listener>& ProxyServer::listeners() const {
   return impl_->listeners;
+}
+
+metrics::IstioMetrics& ProxyServer::istioMetrics() {
+  return impl_->istio;
 }
 
 uint16_t ProxyServer::adminPort() const {

@@ -4,11 +4,18 @@
 // timeouts, the route timeout, fault injection, outlier detection, local replies with Envoy's
 // response flags — and exposes Istio's and Envoy's metrics on an admin port.
 //
-// This first version serves the spec's meshproof `Gateway` listeners and forwards to ServiceEntry
-// endpoints (a user's own running services), on one worker thread with keep-alive on both sides.
-// Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump, /clusters, /faults; POST /faults
+// Two modes. Gateway: serves the spec's meshproof `Gateway` listeners. Sidecar: one outbound
+// listener on loopback that routes by the Host header to any host the spec knows (a pod's
+// in-process sidecar). Endpoints come from ServiceEntries (a user's own running services) and, for
+// Workload hosts, from the control plane, which pushes them at run time (PUT /config). One worker
+// thread, keep-alive on both sides. Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump,
+// /clusters, /faults; POST /faults
 // ({"host", "delay": {"fixedDelay", "percentage"}, "abort": {"httpStatus", "percentage"}}) sets a
 // fault on every route of a host at run time (what chaos uses); DELETE /faults/ID clears it.
+// PUT /config ({"generation": N, "endpoints": {"service-b": [{"address", "port", "labels",
+// "workload"}]}, "faults": [{"id", "host", "delay", "abort"}]}) replaces the control plane's
+// endpoint sets and runtime faults at once; the proxy then runs generation N (/config_dump,
+// /ready).
 //
 // Thread-safety: create() and the accessors from any thread; run() blocks in one thread until
 // stop() (callable from any thread, and from SIGINT/SIGTERM when handle_signals is set).
@@ -20,11 +27,24 @@
 
 #include "meshproof/core/clock.h"
 #include "meshproof/core/result.h"
+#include "meshproof/metrics/istio_metrics.h"
 #include "meshproof/spec/spec.h"
 
 namespace meshproof::proxy {
 
+enum class ProxyMode { Gateway, Sidecar };
+
 struct ProxyOptions {
+  ProxyMode mode = ProxyMode::Gateway;
+  // Sidecar mode: the outbound listener (loopback; 0: a free port).
+  std::string outbound_address = "127.0.0.1";
+  uint16_t outbound_port = 0;
+  // Run by meshproof's control plane, which pushes the endpoints of Workload hosts (PUT /config).
+  // Unset (`meshproof proxy`), only ServiceEntry endpoints exist.
+  bool managed = false;
+  // When set, GET /ready answers 503 until the first PUT /config: a pod is not ready before its
+  // sidecar has configuration, as with istiod.
+  bool wait_for_config = false;
   // Loopback by default. Any other address requires admin_token, which every mutating admin call
   // (POST /faults, DELETE /faults/ID) must then send as "Authorization: Bearer <token>".
   std::string admin_address = "127.0.0.1";
@@ -42,8 +62,12 @@ struct Listener {
   std::string name; // the Gateway's name
   std::string address;
   uint16_t port;
-  std::string host; // where its traffic goes
+  std::string host; // where its traffic goes; empty: by the Host header (sidecar outbound)
 };
+
+// Checks a runtime fault as POST /faults reads it ({"host", "delay", "abort"}); the error says what
+// is wrong. Whether a given proxy routes the host is not checked here.
+core::Status validateFault(const std::string& json_text);
 
 class ProxyServer {
 public:
@@ -56,6 +80,9 @@ public:
 
   const std::vector<Listener>& listeners() const;
   uint16_t adminPort() const;
+  // The proxy's istio_* families, exposed on its admin /metrics. A workload records its
+  // reporter="destination" samples here (thread-safe), so a pod has one metrics endpoint.
+  metrics::IstioMetrics& istioMetrics();
 
   void run();
   void stop();

@@ -29,17 +29,6 @@ constexpr std::array<std::string_view, 17> kGrpcStatusNames{
     "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
     "DATA_LOSS", "UNAUTHENTICATED"};
 
-RetryPolicy defaultRetryPolicy() {
-  RetryPolicy p;
-  p.enabled = true;
-  p.from_default = true;
-  p.num_retries = kDefaultNumRetries;
-  RetryPolicy scratch;
-  parseRetryOn(kDefaultRetryOn, scratch);
-  p.retry_on = scratch.retry_on;
-  return p;
-}
-
 std::optional<StringMatch> readStringMatch(const Node& node) {
   MapReader m(node);
   if (!m.valid()) {
@@ -942,3 +931,18 @@ void readServiceEntry(const Node& spec, ObjectMeta meta, Spec& out) {
 }
 
 } // namespace meshproof::spec::detail
+
+namespace meshproof::spec {
+
+RetryPolicy defaultRetryPolicy() {
+  RetryPolicy p;
+  p.enabled = true;
+  p.from_default = true;
+  p.num_retries = kDefaultNumRetries;
+  RetryPolicy scratch;
+  detail::parseRetryOn(kDefaultRetryOn, scratch);
+  p.retry_on = scratch.retry_on;
+  return p;
+}
+
+} // namespace meshproof::spec

@@ -155,6 +155,10 @@ struct RetryPolicy {
   bool retries5xx() const;
 };
 
+// Istio's policy for a route whose VirtualService has no `retries` block (and for a host with no
+// VirtualService at all): kDefaultNumRetries retries on kDefaultRetryOn.
+RetryPolicy defaultRetryPolicy();
+
 struct FaultDelay {
   Duration fixed_delay{};
   double percentage = 0; // [0, 100]; unset means 0: no request is delayed (§1.7)
