@@ -121,12 +121,24 @@ class ProxyTest(unittest.TestCase):
             "good": Upstream("good"),
             "bad": Upstream("bad", mode="fail", status=503),
             "ok2": Upstream("ok2"),
+            "once503": Upstream("once503", mode="flaky", fail_first=1, status=503),
         }
         u = cls.up
         spec = """apiVersion: meshproof.dev/v1alpha1
 kind: Gateway
 metadata: {name: ingress}
 spec: {address: 127.0.0.1, port: 0, host: front}
+---
+# Gateways to hosts without a VirtualService: Istio's default route and retry policy.
+apiVersion: meshproof.dev/v1alpha1
+kind: Gateway
+metadata: {name: direct}
+spec: {address: 127.0.0.1, port: 0, host: halfdead}
+---
+apiVersion: meshproof.dev/v1alpha1
+kind: Gateway
+metadata: {name: direct503}
+spec: {address: 127.0.0.1, port: 0, host: once503}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -141,6 +153,7 @@ spec:
         spec += service_entry("broken", [(u["broken"].port, "v1")])
         spec += service_entry("slow", [(u["slow"].port, "v1")])
         spec += service_entry("halfdead", [(dead_port(), "v1"), (u["ok2"].port, "v1")])
+        spec += service_entry("once503", [(u["once503"].port, "v1")])
         spec += service_entry("ejectable", [(u["bad"].port, "v1"), (u["good"].port, "v1")])
         spec += """---
 apiVersion: networking.istio.io/v1
@@ -214,6 +227,7 @@ spec:
         cls.proc = subprocess.Popen([BINARY, "proxy", "-f", cls.spec_path, "--seed", "7"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         cls.port = cls.admin = None
+        cls.gateways = {}
         # A reader thread, so a silent or dead proxy cannot hang the test.
         lines_q = queue.Queue()
         threading.Thread(target=lambda: [lines_q.put(l) for l in cls.proc.stdout], daemon=True).start()
@@ -227,9 +241,11 @@ spec:
                     break
                 continue
             lines.append(line)
-            m = re.search(r"Gateway/ingress listening on http://127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"Gateway/(\w+) listening on http://127\.0\.0\.1:(\d+)", line)
             if m:
-                cls.port = int(m.group(1))
+                cls.gateways[m.group(1)] = int(m.group(2))
+                if m.group(1) == "ingress":
+                    cls.port = int(m.group(2))
             m = re.search(r"admin on http://127\.0\.0\.1:(\d+)", line)
             if m:
                 cls.admin = int(m.group(1))
@@ -436,6 +452,18 @@ spec:
             self.assertEqual(res.status, 200, body)
         # Requests whose first try hit the dead host arrive with attempt count 2.
         self.assertIn("2", self.up["ok2"].attempt_counts())
+
+    def test_no_virtual_service_retries_connect_failures_only(self):  # §1.4, Istio >= 1.24
+        self.up["ok2"].reset()
+        for _ in range(6):
+            res, body, _ = self.request("/", port=self.gateways["direct"])
+            self.assertEqual(res.status, 200, body)
+        self.assertIn("2", self.up["ok2"].attempt_counts())
+        # The default policy's retriable-status-codes has no codes: a 503 is not retried.
+        self.up["once503"].reset()
+        res, _, _ = self.request("/", port=self.gateways["direct503"])
+        self.assertEqual(res.status, 503)
+        self.assertEqual(self.up["once503"].count(), 1)
 
     def test_z_outlier_ejection(self):  # case 22 with a 50 % cap over 2 hosts
         self.up["bad"].reset()

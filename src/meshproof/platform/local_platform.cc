@@ -73,6 +73,14 @@ bool probeReady(uint16_t port) {
   return ok;
 }
 
+// Signals the pod's process group (the pod and anything it started); the pod itself when the
+// group does not exist yet.
+void signalPod(pid_t pid, int sig) {
+  if (::kill(-pid, sig) != 0) {
+    ::kill(pid, sig);
+  }
+}
+
 std::string describeExit(int status) {
   if (WIFEXITED(status)) {
     return "exit status " + std::to_string(WEXITSTATUS(status));
@@ -185,6 +193,9 @@ void LocalPlatform::Impl::spawn(Proc& p, Clock::time_point now) {
   }
   ::close(out[1]);
   ::close(err[1]);
+  if (pid > 0) {
+    ::setpgid(pid, pid); // as the child does: whichever runs first, the group exists after this
+  }
   if (pid < 0) {
     ::close(out[0]);
     ::close(err[0]);
@@ -311,7 +322,7 @@ void LocalPlatform::Impl::loop() {
         spawn(*p, now);
       }
       if (p->status.pid != 0 && p->kill_deadline && now >= *p->kill_deadline) {
-        ::kill(p->status.pid, SIGKILL);
+        signalPod(p->status.pid, SIGKILL);
         p->kill_deadline.reset();
       }
       if (p->status.pid != 0 && p->status.phase == PodPhase::Running && now >= p->next_probe &&
@@ -466,9 +477,9 @@ core::Status LocalPlatform::kill(const std::string& pod, KillMode mode, core::Du
                                  phaseName(p->status.phase) + ")");
   }
   if (mode == KillMode::Kill) {
-    ::kill(p->status.pid, SIGKILL);
+    signalPod(p->status.pid, SIGKILL);
   } else {
-    ::kill(p->status.pid, SIGTERM);
+    signalPod(p->status.pid, SIGTERM);
     p->kill_deadline =
         Clock::now() + std::chrono::duration_cast<Clock::duration>(std::max(grace, 0ns));
   }
@@ -484,7 +495,7 @@ void LocalPlatform::shutdown(core::Duration grace) {
       const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(grace);
       for (auto& p : impl_->procs) {
         if (p->status.pid != 0) {
-          ::kill(p->status.pid, SIGTERM);
+          signalPod(p->status.pid, SIGTERM);
           p->kill_deadline = deadline;
         }
       }
