@@ -239,6 +239,12 @@ class DefaultMesh(unittest.TestCase):
             _, _, clusters = get(p["admin"], "/clusters")
             if after["port"] != before["port"]:
                 self.assertNotIn(f"127.0.0.1:{before['port']}::", clusters)
+        # Prometheus' file_sd follows the restarted pod to its new admin port.
+        def file_sd_target():
+            with open(os.path.join(self.mesh.dir, "file_sd.json")) as f:
+                groups = {g["labels"]["pod"]: g["targets"] for g in json.load(f)}
+            return groups.get("service-c-0") == [f"127.0.0.1:{after['admin']}"]
+        wait_until(file_sd_target, 10, "file_sd.json to list service-c-0's new admin port")
         # The policy's prediction: a lost service-c pod is retried by service-b's sidecar (connect
         # failures; Istio's default policy) and a reset that surfaces as 5xx is retried by
         # service-a's sidecar (service-b's route: 3 retries on 5xx), so no request fails.
