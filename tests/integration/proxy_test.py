@@ -41,7 +41,7 @@ class Upstream:
 
             def do_GET(self):
                 with upstream.lock:
-                    upstream.requests.append(dict(self.headers))
+                    upstream.requests.append(dict(self.headers, peer_port=self.client_address[1]))
                     n = len(upstream.requests)
                 if upstream.sleep_ms:
                     time.sleep(upstream.sleep_ms / 1000.0)
@@ -122,6 +122,9 @@ class ProxyTest(unittest.TestCase):
             "bad": Upstream("bad", mode="fail", status=503),
             "ok2": Upstream("ok2"),
             "once503": Upstream("once503", mode="flaky", fail_first=1, status=503),
+            "guarded": Upstream("guarded", sleep_ms=800),
+            "queued": Upstream("queued", sleep_ms=300),
+            "oneshot": Upstream("oneshot"),
         }
         u = cls.up
         spec = """apiVersion: meshproof.dev/v1alpha1
@@ -154,6 +157,9 @@ spec:
         spec += service_entry("slow", [(u["slow"].port, "v1")])
         spec += service_entry("halfdead", [(dead_port(), "v1"), (u["ok2"].port, "v1")])
         spec += service_entry("once503", [(u["once503"].port, "v1")])
+        spec += service_entry("guarded", [(u["guarded"].port, "v1")])
+        spec += service_entry("queued", [(u["queued"].port, "v1")])
+        spec += service_entry("oneshot", [(u["oneshot"].port, "v1")])
         spec += service_entry("ejectable", [(u["bad"].port, "v1"), (u["good"].port, "v1")])
         spec += """---
 apiVersion: networking.istio.io/v1
@@ -170,6 +176,30 @@ spec:
   host: ejectable
   trafficPolicy:
     outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: guarded}
+spec:
+  host: guarded
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: queued}
+spec:
+  host: queued
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: oneshot}
+spec:
+  host: oneshot
+  trafficPolicy:
+    connectionPool: {http: {maxRequestsPerConnection: 1}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -215,6 +245,16 @@ spec:
     - name: halfdead
       match: [{uri: {prefix: /halfdead}}]
       route: [{destination: {host: halfdead}}]
+    - name: guarded
+      match: [{uri: {prefix: /guarded}}]
+      route: [{destination: {host: guarded}}]
+      retries: {attempts: 3, retryOn: 5xx}
+    - name: queued
+      match: [{uri: {prefix: /queued}}]
+      route: [{destination: {host: queued}}]
+    - name: oneshot
+      match: [{uri: {prefix: /oneshot}}]
+      route: [{destination: {host: oneshot}}]
     - name: eject
       match: [{uri: {prefix: /eject}}]
       route: [{destination: {host: ejectable}}]
@@ -464,6 +504,55 @@ spec:
         res, _, _ = self.request("/", port=self.gateways["direct503"])
         self.assertEqual(res.status, 503)
         self.assertEqual(self.up["once503"].count(), 1)
+
+    def concurrently(self, path, n):
+        results = [None] * n
+
+        def one(i):
+            res, body, _ = self.request(path)
+            results[i] = (res.status, res.getheader("x-envoy-overloaded"), body)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    def test_pending_overflow_is_503_uo_and_never_retried(self):  # case 34
+        cluster = "outbound|80||guarded"
+        self.assertEqual(self.request("/guarded")[0].status, 200)  # a warm connection
+        self.up["guarded"].reset()
+        results = self.concurrently("/guarded", 3)
+        codes = sorted(r[0] for r in results)
+        self.assertEqual(codes, [200, 200, 503], results)
+        overflowed = [r for r in results if r[0] == 503][0]
+        self.assertEqual(overflowed[1], "true")
+        self.assertIn("reset reason: overflow", overflowed[2])
+        self.assertEqual(self.up["guarded"].count(), 2)  # retryOn 5xx, yet no retry
+        self.assertEqual(self.sum_metric("envoy_cluster_upstream_rq_pending_overflow",
+                                         cluster_name=cluster), 1)
+        self.assertGreaterEqual(self.sum_metric("envoy_cluster_upstream_cx_overflow",
+                                                cluster_name=cluster), 1)
+        self.assertEqual(self.sum_metric("istio_requests_total", response_code="503",
+                                         response_flags="UO", destination_service="guarded"), 1)
+
+    def test_connection_limit_queues_without_failing(self):  # case 35
+        cluster = "outbound|80||queued"
+        results = self.concurrently("/queued", 3)
+        self.assertEqual([r[0] for r in results], [200, 200, 200], results)
+        self.assertGreaterEqual(self.sum_metric("envoy_cluster_upstream_cx_overflow",
+                                                cluster_name=cluster), 1)
+        self.assertEqual(self.sum_metric("envoy_cluster_upstream_rq_pending_overflow",
+                                         cluster_name=cluster), 0)
+        # One connection served all three, one after the other.
+        self.assertEqual(len({r["peer_port"] for r in self.up["queued"].requests}), 1)
+
+    def test_max_requests_per_connection_1_disables_keep_alive(self):
+        self.up["oneshot"].reset()
+        for _ in range(3):
+            self.assertEqual(self.request("/oneshot")[0].status, 200)
+        self.assertEqual(len({r["peer_port"] for r in self.up["oneshot"].requests}), 3)
 
     def test_z_outlier_ejection(self):  # case 22 with a 50 % cap over 2 hosts
         self.up["bad"].reset()

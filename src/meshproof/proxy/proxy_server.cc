@@ -45,11 +45,65 @@ struct Endpoint {
   std::string key() const { return address + ":" + std::to_string(port); }
 };
 
+// A cluster's connection-pool circuit breakers (istio-envoy-semantics.md §2.6-2.7): connections
+// (open, idle or busy) against max_connections, requests in flight against max_requests, and
+// requests queued for a connection against max_pending_requests. Shared with the connections, which
+// give their slot back when they close.
+struct PoolBudget {
+  uint64_t max_connections = spec::kUnlimited;
+  uint64_t max_pending = spec::kUnlimited;
+  uint64_t max_requests = spec::kUnlimited;
+  uint64_t max_requests_per_connection = 0; // 0: unlimited
+  uint64_t connections = 0;
+  uint64_t active_requests = 0;
+  std::deque<std::shared_ptr<asio::steady_timer>> waiters; // pending requests, oldest first
+  metrics::ClusterStats* stats = nullptr;
+  bool closing = false; // the proxy is being destroyed: wake nobody
+
+  // Wakes the oldest pending request: a connection went idle or closed.
+  void notify() {
+    if (!closing && !waiters.empty()) {
+      waiters.front()->cancel();
+    }
+  }
+  void updateGauges() const {
+    if (stats == nullptr) {
+      return;
+    }
+    auto remaining = [](uint64_t max, uint64_t used) {
+      return static_cast<double>(used >= max ? 0 : max - used);
+    };
+    stats->cb_cx_open.set(connections >= max_connections ? 1 : 0);
+    stats->cb_rq_pending_open.set(waiters.size() >= max_pending ? 1 : 0);
+    stats->cb_rq_open.set(active_requests >= max_requests ? 1 : 0);
+    stats->cb_remaining_cx.set(remaining(max_connections, connections));
+    stats->cb_remaining_pending.set(remaining(max_pending, waiters.size()));
+    stats->cb_remaining_rq.set(remaining(max_requests, active_requests));
+  }
+};
+
 struct UpstreamConnection {
-  explicit UpstreamConnection(const asio::any_io_executor& ex) : stream(ex) {}
+  UpstreamConnection(const asio::any_io_executor& ex, std::shared_ptr<PoolBudget> b)
+      : stream(ex), budget(std::move(b)) {
+    ++budget->connections;
+    budget->updateGauges();
+  }
+  ~UpstreamConnection() {
+    --budget->connections;
+    if (!budget->closing) {
+      budget->updateGauges();
+      budget->notify();
+    }
+  }
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
+  std::shared_ptr<PoolBudget> budget;
+  uint64_t requests = 0; // served on this connection
 };
+
+using Pool = std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>>;
 
 using EndpointPtr = std::shared_ptr<const Endpoint>;
 
@@ -67,6 +121,8 @@ struct Cluster {
   metrics::ClusterStats* stats = nullptr;
   core::Duration connect_timeout = spec::kDefaultConnectTimeout;
   size_t next = 0; // round robin
+  std::shared_ptr<PoolBudget> budget = std::make_shared<PoolBudget>();
+  Pool idle; // keep-alive connections by endpoint key; after `budget`, so destroyed first
 };
 
 struct HostRoutes {
@@ -144,6 +200,12 @@ struct ProxyServer::Impl {
                                  : static_cast<uint64_t>(c.wallNow().time_since_epoch().count())),
         istio(registry), envoy(registry) {}
 
+  ~Impl() {
+    for (auto& [key, c] : clusters) {
+      c->budget->closing = true;
+    }
+  }
+
   const spec::Spec& spec;
   ProxyOptions options;
   std::map<std::string, RuntimeFault> faults; // by id
@@ -167,7 +229,6 @@ struct ProxyServer::Impl {
   bool configured = false;                                        // a PUT /config arrived
   std::map<std::string, std::unique_ptr<Cluster>> clusters;       // by host|subset
   std::deque<spec::HttpRoute> default_routes; // for hosts without a VirtualService
-  std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle; // by endpoint key
   // istio_* children per distinct label set; the labels that vary per request form the key.
   std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
 
@@ -249,10 +310,17 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
   c->name = metrics::outboundClusterName(port_number, d.subset, d.host);
   c->stats = &envoy.forCluster(c->name);
   uint64_t max_retries = spec::kUnlimited;
+  c->budget->stats = c->stats;
   if (policy != nullptr && policy->connection_pool) {
-    max_retries = policy->connection_pool->max_retries;
-    c->connect_timeout = policy->connection_pool->connect_timeout;
+    const spec::ConnectionPool& pool = *policy->connection_pool;
+    max_retries = pool.max_retries;
+    c->connect_timeout = pool.connect_timeout;
+    c->budget->max_connections = pool.max_connections;
+    c->budget->max_pending = pool.http1_max_pending_requests;
+    c->budget->max_requests = pool.http2_max_requests;
+    c->budget->max_requests_per_connection = pool.max_requests_per_connection;
   }
+  c->budget->updateGauges();
   c->retry_breaker = std::make_unique<ResourceLimit>(max_retries);
   if (policy != nullptr && policy->outlier_detection) {
     c->outlier = std::make_unique<OutlierDetector>(*policy->outlier_detection, clock, c->stats);
@@ -564,18 +632,85 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     upstream.erase("x-envoy-expected-rq-timeout-ms");
   }
 
+  // Circuit breakers (§2.7): max_requests overflows at once; a request that finds neither an idle
+  // connection nor room for a new one waits in the pending queue, which overflows at
+  // max_pending_requests. Overflow is a local 503 UO that is never retried nor counted by outlier
+  // detection.
+  PoolBudget& budget = *cluster.budget;
+  if (budget.active_requests >= budget.max_requests) {
+    cluster.stats->upstream_rq_pending_overflow.inc();
+    out.reason = ResetReason::Overflow;
+    co_return out;
+  }
+  ++budget.active_requests;
+  budget.updateGauges();
+  struct ActiveRequest {
+    PoolBudget& b;
+    ~ActiveRequest() {
+      --b.active_requests;
+      if (!b.closing) {
+        b.updateGauges();
+      }
+    }
+  } active{budget};
+  const std::shared_ptr<PoolBudget> keep_budget = cluster.budget;
+  // Looked up at each use: a configuration push may drop the entry while this attempt waits.
+  auto pool = [&]() -> std::vector<std::unique_ptr<UpstreamConnection>>& {
+    return cluster.idle[ep.key()];
+  };
+
   // A pooled connection may have been closed by the upstream meanwhile: if it fails before any
   // response byte, the request goes out once more on a fresh connection (not a retry).
+  bool counted_cx_overflow = false;
   for (int fresh = 0; fresh < 2; ++fresh) {
     std::unique_ptr<UpstreamConnection> conn;
     bool reused = false;
-    auto& pool = idle[ep.key()];
-    if (fresh == 0 && !pool.empty()) {
-      conn = std::move(pool.back());
-      pool.pop_back();
+    while (!(fresh == 0 && !pool().empty()) && budget.connections >= budget.max_connections) {
+      // No room for another connection: close an idle one of another host if there is one,
+      // else wait for a connection to come back (it does not fail; §2.7 max_connections).
+      bool freed = false;
+      for (auto& [key, conns] : cluster.idle) {
+        if (key != ep.key() && !conns.empty()) {
+          conns.pop_back();
+          freed = true;
+          break;
+        }
+      }
+      if (freed) {
+        continue;
+      }
+      if (!counted_cx_overflow) {
+        cluster.stats->upstream_cx_overflow.inc();
+        counted_cx_overflow = true;
+      }
+      if (budget.waiters.size() >= budget.max_pending) {
+        cluster.stats->upstream_rq_pending_overflow.inc();
+        out.reason = ResetReason::Overflow;
+        co_return out;
+      }
+      auto waiter = std::make_shared<asio::steady_timer>(io);
+      if (auto r = remaining()) {
+        waiter->expires_after(std::max<core::Duration>(*r, 0ms));
+      } else {
+        waiter->expires_at(asio::steady_timer::time_point::max());
+      }
+      budget.waiters.push_back(waiter);
+      budget.updateGauges();
+      boost::system::error_code ec;
+      co_await waiter->async_wait(asio::redirect_error(use_awaitable, ec));
+      budget.waiters.erase(std::find(budget.waiters.begin(), budget.waiters.end(), waiter));
+      budget.updateGauges();
+      if (!ec) {
+        out.reason = ResetReason::PerTryTimeout; // the attempt's time ran out in the queue
+        co_return out;
+      }
+    }
+    if (fresh == 0 && !pool().empty()) {
+      conn = std::move(pool().back());
+      pool().pop_back();
       reused = true;
     } else {
-      conn = std::make_unique<UpstreamConnection>(io.get_executor());
+      conn = std::make_unique<UpstreamConnection>(io.get_executor(), cluster.budget);
       boost::system::error_code ec;
       const auto ip = asio::ip::make_address(ep.address, ec);
       if (ec) {
@@ -627,9 +762,13 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     }
     out.has_response = true;
     out.response = parser.release();
-    if (out.response.keep_alive()) {
+    ++conn->requests;
+    const bool spent = budget.max_requests_per_connection != 0 &&
+                       conn->requests >= budget.max_requests_per_connection;
+    if (out.response.keep_alive() && !spent) {
       conn->stream.expires_never();
-      idle[ep.key()].push_back(std::move(conn));
+      pool().push_back(std::move(conn));
+      budget.notify(); // a pending request may take it
     }
     co_return out;
   }
@@ -780,6 +919,13 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
         co_return std::move(a.response);
       }
     } else {
+      if (a.reason == ResetReason::Overflow) {
+        log.flags.insert("UO");
+        Response overflow =
+            localReply(req, 503, std::string(kResetPrefix) + "reset reason: overflow");
+        overflow.set("x-envoy-overloaded", "true");
+        co_return overflow;
+      }
       if (a.reason == ResetReason::PerTryTimeout && limited_by_global) {
         if (cluster.outlier) {
           cluster.outlier->reportLocalOrigin(ep->key(), LocalOrigin::Timeout);
@@ -1091,8 +1237,10 @@ Response ProxyServer::Impl::putConfig(const Request& req) {
     }
   }
   // Pooled connections to endpoints that left (a pod that restarted on another port) are closed.
-  for (auto it = idle.begin(); it != idle.end();) {
-    it = live.count(it->first) != 0 ? std::next(it) : idle.erase(it);
+  for (auto& [key, c] : clusters) {
+    for (auto it = c->idle.begin(); it != c->idle.end();) {
+      it = live.count(it->first) != 0 ? std::next(it) : c->idle.erase(it);
+    }
   }
   return jsonReply(req, http::status::ok, {{"generation", generation}});
 }

@@ -1,8 +1,10 @@
 #pragma once
 // The data plane: an HTTP/1.1 proxy that applies a spec's VirtualServices and DestinationRules the
 // way Envoy does under Istio — routing, weighted subsets, retries with backoff and per-try
-// timeouts, the route timeout, fault injection, outlier detection, local replies with Envoy's
-// response flags — and exposes Istio's and Envoy's metrics on an admin port.
+// timeouts, the route timeout, fault injection, outlier detection, connection-pool circuit breakers
+// (max connections queue, pending and request overflow is 503 UO with x-envoy-overloaded,
+// maxRequestsPerConnection), local replies with Envoy's response flags — and exposes Istio's and
+// Envoy's metrics on an admin port.
 //
 // Two modes. Gateway: serves the spec's meshproof `Gateway` listeners. Sidecar: one outbound
 // listener on loopback that routes by the Host header to any host the spec knows (a pod's
