@@ -41,6 +41,7 @@ bench: release
 	./build/release/bench/meshproof_bench_spec --benchmark_repetitions=5 \
 	    --benchmark_report_aggregates_only=true
 	python3 bench/proxy_bench.py build/release/meshproof --seconds 10 --rounds 3
+	python3 bench/load_bench.py build/release/meshproof --seconds 5 --rounds 5
 
 lint: release
 	@echo "clang-format:"; clang-format --dry-run -Werror $(SOURCES) && echo "  ok"

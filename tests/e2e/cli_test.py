@@ -117,7 +117,7 @@ class Cli(unittest.TestCase):
             self.assertIn("Usage", sub.stdout, cmd)
 
     def test_pending_subcommands_say_so_and_exit_2(self):
-        for args in [["run"], ["load", "http://127.0.0.1:1/"],
+        for args in [["run"],
                      ["validate", "split"], ["chaos", "latency"], ["schedule", "--once"],
                      ["evidence", "verify"], ["report"], ["render"]]:
             r = run(*args)

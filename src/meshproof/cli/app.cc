@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "meshproof/cli/lint_command.h"
+#include "meshproof/cli/load_command.h"
 #include "meshproof/cli/proxy_command.h"
 #include "meshproof/cli/up_command.h"
 #include "meshproof/cli/workload_command.h"
@@ -113,19 +114,20 @@ int run(int argc, char** argv) {
   // load
   auto* load_cmd =
       app.add_subcommand("load", "Drive synthetic HTTP load at URL and report latency");
-  std::string url;
-  double rate = 0;
-  int connections = 0;
-  std::string duration;
-  long long requests = 0;
-  load_cmd->add_option("URL", url, "Target URL (loopback)")->required();
-  load_cmd->add_option("--rate", rate,
-                       "Open-loop requests per second (0: closed loop, maximum rate)");
-  load_cmd->add_option("--connections", connections, "Concurrent connections");
-  load_cmd->add_option("--duration", duration, "How long, e.g. 30s");
-  load_cmd->add_option("-n", requests, "How many requests (instead of --duration)");
-  load_cmd->add_flag("--json", json, "Print results as JSON");
-  pending.push_back({load_cmd, "issue 5 (synthetic traffic and validation)"});
+  LoadCommandOptions load_options;
+  load_cmd->add_option("URL", load_options.url, "Target URL (loopback)")->required();
+  auto* rate_opt = load_cmd->add_option(
+      "--rate", load_options.rate,
+      "Open-loop requests per second, latency from the intended send time (default: closed "
+      "loop, maximum rate)");
+  load_cmd->add_option("--connections", load_options.connections,
+                       "Concurrent connections (default 16)");
+  load_cmd->add_option("--duration", load_options.duration, "How long, e.g. 30s (default 10s)");
+  load_cmd->add_option("-n", load_options.requests, "How many requests (instead of --duration)");
+  load_cmd->add_option("--warmup", load_options.warmup,
+                       "Not recorded: the first part of the run (default 0s)");
+  load_cmd->add_option("--timeout", load_options.timeout, "Per request (default 30s)");
+  load_cmd->add_flag("--json", load_options.json, "Print results as JSON (fortio's field names)");
 
   // validate
   auto* validate_cmd = app.add_subcommand(
@@ -204,6 +206,10 @@ int run(int argc, char** argv) {
   if (up_cmd->parsed()) {
     up_options.spec_paths = spec_paths;
     return upCommand(up_options, std::cout, std::cerr);
+  }
+  if (load_cmd->parsed()) {
+    load_options.rate_given = rate_opt->count() > 0;
+    return loadCommand(load_options, std::cout, std::cerr);
   }
   if (workload_cmd->parsed()) {
     workload_options.spec_paths = spec_paths;

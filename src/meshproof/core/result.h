@@ -51,6 +51,9 @@ inline Status invalidArgument(std::string message) {
 inline Status notFound(std::string message) {
   return {StatusCode::NotFound, std::move(message)};
 }
+inline Status unavailable(std::string message) {
+  return {StatusCode::Unavailable, std::move(message)};
+}
 inline Status ioError(std::string message) {
   return {StatusCode::IoError, std::move(message)};
 }
