@@ -10,6 +10,7 @@
 #include "meshproof/cli/load_command.h"
 #include "meshproof/cli/proxy_command.h"
 #include "meshproof/cli/up_command.h"
+#include "meshproof/cli/validate_command.h"
 #include "meshproof/cli/workload_command.h"
 
 namespace meshproof::cli {
@@ -132,13 +133,23 @@ int run(int argc, char** argv) {
   // validate
   auto* validate_cmd = app.add_subcommand(
       "validate", "Prove one policy with statistics: split, retries, breaker or recovery");
-  std::string check;
-  validate_cmd->add_option("CHECK", check, "split | retries | breaker | recovery")
+  ValidateCommandOptions validate_options;
+  validate_cmd->add_option("CHECK", validate_options.check, "split | retries | breaker | recovery")
       ->required()
       ->check(CLI::IsMember({"split", "retries", "breaker", "recovery"}));
   addSpecOption(validate_cmd, spec_paths);
-  validate_cmd->add_flag("--json", json, "Print the verdict record as JSON");
-  pending.push_back({validate_cmd, "issue 5 (synthetic traffic and validation)"});
+  validate_cmd->add_option("--requests", validate_options.requests,
+                           "Requests to send (default: the planned sample size + 3 %)");
+  validate_cmd->add_option("--expect", validate_options.expect,
+                           "Expected weights, e.g. v1=90,v2=10 (default: the spec's route)");
+  validate_cmd->add_option("--connections", validate_options.connections,
+                           "Load connections (default 8)");
+  validate_cmd->add_option("--run-dir", validate_options.run_dir,
+                           "Where the mesh's file_sd.json goes (default .meshproof)");
+  validate_cmd->add_flag("--json", validate_options.json, "Print the verdict record as JSON");
+  validate_cmd->add_option("--seed", validate_options.seed,
+                           "Seed for every pod's and proxy's randomness (default: time); the "
+                           "same seed replays the same routing decisions");
 
   // chaos
   auto* chaos_cmd = app.add_subcommand(
@@ -206,6 +217,10 @@ int run(int argc, char** argv) {
   if (up_cmd->parsed()) {
     up_options.spec_paths = spec_paths;
     return upCommand(up_options, std::cout, std::cerr);
+  }
+  if (validate_cmd->parsed()) {
+    validate_options.spec_paths = spec_paths;
+    return validateCommand(validate_options, std::cout, std::cerr);
   }
   if (load_cmd->parsed()) {
     load_options.rate_given = rate_opt->count() > 0;

@@ -1359,6 +1359,10 @@ metrics::IstioMetrics& ProxyServer::istioMetrics() {
   return impl_->istio;
 }
 
+metrics::Registry& ProxyServer::registry() {
+  return impl_->registry;
+}
+
 uint16_t ProxyServer::adminPort() const {
   return impl_->admin->local_endpoint().port();
 }

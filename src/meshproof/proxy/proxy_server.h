@@ -85,6 +85,8 @@ public:
   // The proxy's istio_* families, exposed on its admin /metrics. A workload records its
   // reporter="destination" samples here (thread-safe), so a pod has one metrics endpoint.
   metrics::IstioMetrics& istioMetrics();
+  // Every family the admin /metrics exposes; a workload adds its own here (thread-safe).
+  metrics::Registry& registry();
 
   void run();
   void stop();

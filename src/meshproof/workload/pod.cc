@@ -67,6 +67,9 @@ struct Pod::Impl {
   std::optional<asio::signal_set> signals;
   std::vector<std::unique_ptr<Connection>> idle; // to the sidecar's outbound listener
   std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
+  // Requests by x-envoy-attempt-count: a split is judged on first attempts only.
+  metrics::Counter* first_attempts = nullptr;
+  metrics::Counter* retries = nullptr;
 
   awaitable<void> accept();
   awaitable<void> session(tcp::socket socket);
@@ -298,6 +301,8 @@ void Pod::Impl::record(const Request& req, const Response& res, core::MonoTime s
   l.destination_service_namespace = "default";
   l.response_code = std::to_string(res.result_int());
   l.connection_security_policy = "none";
+  auto attempt = req.find("x-envoy-attempt-count");
+  (attempt == req.end() || attempt->value() == "1" ? first_attempts : retries)->inc();
   const std::string key = l.response_code + '|' + l.source_workload + '|' + l.source_version;
   auto it = series.find(key);
   if (it == series.end()) {
@@ -342,6 +347,14 @@ core::Result<std::unique_ptr<Pod>> Pod::create(const spec::Spec& spec, PodOption
     return core::invalidArgument(impl->options.pod + ": sidecar: " + sidecar.status().message());
   }
   impl->sidecar = std::move(sidecar).value();
+  auto& family = impl->sidecar->registry().counter(
+      "meshproof_workload_requests_total",
+      "Requests this pod served, by attempt (x-envoy-attempt-count 1: first, else retry)",
+      {"pod", "app", "version", "attempt"});
+  impl->first_attempts = &family.with(
+      std::vector<std::string>{impl->options.pod, workload->app, workload->version, "first"});
+  impl->retries = &family.with(
+      std::vector<std::string>{impl->options.pod, workload->app, workload->version, "retry"});
 
   const uint16_t port =
       impl->options.port != 0 ? impl->options.port : static_cast<uint16_t>(workload->port);
