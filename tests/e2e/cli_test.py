@@ -118,7 +118,7 @@ class Cli(unittest.TestCase):
 
     def test_pending_subcommands_say_so_and_exit_2(self):
         for args in [["run"],
-                     ["validate", "retries"], ["chaos", "latency"], ["schedule", "--once"],
+                     ["validate", "breaker"], ["chaos", "latency"], ["schedule", "--once"],
                      ["evidence", "verify"], ["report"], ["render"]]:
             r = run(*args)
             self.assertEqual(r.returncode, 2, args)

@@ -16,9 +16,9 @@ BINARY = None
 SOURCE = None
 
 
-def validate(*args, spec=None):
+def validate(*args, spec=None, check="split"):
     run_dir = tempfile.mkdtemp(prefix="meshproof-validate-")
-    cmd = [BINARY, "validate", "split", "--json", "--seed", "7", "--run-dir", run_dir, *args]
+    cmd = [BINARY, "validate", check, "--json", "--seed", "7", "--run-dir", run_dir, *args]
     if spec:
         cmd += ["-f", spec]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -65,6 +65,42 @@ class Split(unittest.TestCase):
         r, _ = validate("--expect", "v1=90,v2=zero")
         self.assertEqual(r.returncode, 2)
         self.assertIn("--expect", r.stderr)
+
+
+def default_text():
+    with open(os.path.join(SOURCE, "examples", "sprint6", "mesh.yaml")) as f:
+        return f.read()
+
+
+def write(text):
+    fd, path = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+class Retries(unittest.TestCase):
+    def test_fail_first_2_succeeds_after_exactly_3_attempts(self):
+        r, v = validate(check="retries")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(v["verdict"], "PASS", v["reason"])
+        self.assertEqual(v["inputs"]["failFirst"], 2)
+        self.assertEqual(v["inputs"]["retries"], 3)
+        self.assertEqual(v["measured"]["clientStatuses"], {"200": 100})
+        self.assertEqual(v["measured"]["firstAttempts"], 100)
+        self.assertEqual(v["measured"]["retryAttempts"], 200)
+        self.assertEqual(v["measured"]["attemptsPerRequest"], 3.0)
+
+    def test_positive_control_retries_disabled_fails(self):
+        text = default_text()
+        block = "      retries:\n        attempts: 3\n        perTryTimeout: 2s\n        retryOn: 5xx,reset,connect-failure\n"
+        self.assertIn(block, text)
+        path = write(text.replace(block, "      retries:\n        attempts: 0\n"))
+        r, v = validate("--expect-retries", "3", spec=path, check="retries")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(v["verdict"], "FAIL")
+        self.assertEqual(v["measured"]["retryAttempts"], 0)
+        self.assertIn("0 of 100 requests ended with 200", v["reason"])
 
 
 if __name__ == "__main__":

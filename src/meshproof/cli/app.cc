@@ -142,6 +142,8 @@ int run(int argc, char** argv) {
                            "Requests to send (default: the planned sample size + 3 %)");
   validate_cmd->add_option("--expect", validate_options.expect,
                            "Expected weights, e.g. v1=90,v2=10 (default: the spec's route)");
+  validate_cmd->add_option("--expect-retries", validate_options.expect_retries,
+                           "retries: the retry count to expect (default: the spec's route)");
   validate_cmd->add_option("--connections", validate_options.connections,
                            "Load connections (default 8)");
   validate_cmd->add_option("--run-dir", validate_options.run_dir,

@@ -14,6 +14,7 @@
 #include "meshproof/load/generator.h"
 #include "meshproof/metrics/exposition.h"
 #include "meshproof/net/http_get.h"
+#include "meshproof/validate/retries.h"
 #include "meshproof/validate/split.h"
 
 namespace meshproof::cli {
@@ -71,12 +72,153 @@ core::Result<std::map<std::string, double>> specWeights(const spec::Spec& spec,
                                " splits traffic over two or more destinations");
 }
 
+// Requests sent, and the first and retry attempts the host's pods served (from their metrics).
+struct Traffic {
+  load::LoadResult client;
+  uint64_t first = 0;
+  uint64_t retries = 0;
+  std::map<std::string, uint64_t> first_by_version;
+};
+
+core::Result<Traffic> drive(MeshSession& mesh, const std::string& host, uint64_t requests,
+                            uint32_t connections) {
+  load::LoadOptions lo;
+  lo.target.host = "127.0.0.1";
+  lo.target.address = "127.0.0.1";
+  lo.target.port = mesh.ingressPort();
+  lo.connections = connections;
+  lo.requests = requests;
+  auto client = load::runLoad(lo, core::RealClock::instance());
+  if (!client) {
+    return client.status();
+  }
+  Traffic t;
+  t.client = std::move(client).value();
+  for (const platform::PodStatus& p : mesh.platform().pods()) {
+    auto app = p.labels.find("app");
+    if (app == p.labels.end() || spec::shortHost(app->second) != spec::shortHost(host)) {
+      continue;
+    }
+    auto reply = net::httpGet(p.admin_port, "/metrics", std::chrono::seconds(5));
+    auto text = reply ? metrics::parseExposition(reply->body)
+                      : core::Result<metrics::Exposition>(reply.status());
+    if (!text) {
+      return core::unavailable("pod " + p.name + ": " + text.status().message());
+    }
+    for (const metrics::Sample* s : text->select("meshproof_workload_requests_total")) {
+      const auto n = static_cast<uint64_t>(s->value);
+      if (s->labels.at("attempt") == "first") {
+        t.first += n;
+        t.first_by_version[s->labels.at("version")] += n;
+      } else {
+        t.retries += n;
+      }
+    }
+  }
+  return t;
+}
+
+// The retry count of the host's first route (the route a plain GET takes in the Sprint 6 spec).
+uint32_t specRetries(const spec::Spec& spec, const std::string& host) {
+  for (const spec::VirtualService* vs : spec.virtualServicesFor(host)) {
+    for (const spec::HttpRoute& r : vs->http) {
+      return r.retries.enabled ? r.retries.num_retries : 0;
+    }
+  }
+  return spec::defaultRetryPolicy().num_retries;
+}
+
+int validateRetries(const spec::Spec& spec, const std::vector<std::string>& paths,
+                    const ValidateCommandOptions& options, std::ostream& out, std::ostream& err) {
+  if (!spec.sprint || !spec.sprint->retries) {
+    err << "meshproof validate retries: the spec has no Sprint with validations.retries\n";
+    return kExitUsage;
+  }
+  const spec::RetriesValidation& cfg = *spec.sprint->retries;
+  const std::string started = core::formatIso8601(core::RealClock::instance().wallNow());
+  MeshSessionOptions mo;
+  mo.spec_paths = paths;
+  mo.run_dir = options.run_dir;
+  mo.seed = options.seed;
+  auto session = MeshSession::start(spec, mo);
+  if (!session) {
+    err << "meshproof validate retries: the mesh did not come up: " << session.status().message();
+    return kExitUsage;
+  }
+  MeshSession& mesh = **session;
+  // Every pod of the host fails the first k attempts of each request.
+  const std::string behaviour =
+      nlohmann::json{{"fail", {{"status", 503}, {"attempts", cfg.fail_first}}}}.dump();
+  for (const platform::PodStatus& p : mesh.platform().pods()) {
+    auto app = p.labels.find("app");
+    if (app != p.labels.end() && spec::shortHost(app->second) == spec::shortHost(cfg.host)) {
+      auto reply = net::httpPost(p.port, "/control/behaviour", behaviour, std::chrono::seconds(5));
+      if (!reply || reply->status != 200) {
+        err << "meshproof validate retries: cannot switch pod " << p.name << "'s behaviour\n";
+        return kExitUsage;
+      }
+    }
+  }
+  // One connection: requests one after another, so no two requests' failures interleave at a pod
+  // (the outlier detector's consecutive-5xx count stays per request, as the check assumes).
+  const uint64_t requests = options.requests > 0 ? static_cast<uint64_t>(options.requests) : 100;
+  auto traffic = drive(mesh, cfg.host, requests, 1);
+  if (!traffic) {
+    err << "meshproof validate retries: " << traffic.status().message() << '\n';
+    return kExitUsage;
+  }
+  validate::RetriesInput in;
+  in.host = cfg.host;
+  in.fail_first = cfg.fail_first;
+  in.num_retries = options.expect_retries >= 0 ? static_cast<uint32_t>(options.expect_retries)
+                                               : specRetries(spec, cfg.host);
+  in.requests_sent = requests;
+  in.client_statuses = traffic->client.status_counts;
+  in.first_attempts = traffic->first;
+  in.retry_attempts = traffic->retries;
+  const validate::RetriesResult r = validate::evaluateRetries(in);
+  if (options.json) {
+    nlohmann::json statuses = nlohmann::json::object();
+    for (const auto& [code, n] : in.client_statuses) {
+      statuses[std::to_string(code)] = n;
+    }
+    out << nlohmann::json{{"validation", "retries"},
+                          {"verdict", validate::verdictName(r.verdict)},
+                          {"reason", r.reason},
+                          {"host", cfg.host},
+                          {"startTime", started},
+                          {"endTime", core::formatIso8601(core::RealClock::instance().wallNow())},
+                          {"inputs",
+                           {{"failFirst", cfg.fail_first},
+                            {"retries", in.num_retries},
+                            {"requestsSent", requests},
+                            {"seed", options.seed}}},
+                          {"measured",
+                           {{"clientStatuses", statuses},
+                            {"firstAttempts", in.first_attempts},
+                            {"retryAttempts", in.retry_attempts},
+                            {"attemptsPerRequest", r.amplification}}},
+                          {"expected",
+                           {{"status", r.expected_status},
+                            {"attemptsPerRequest", r.attempts_per_request}}}}
+               .dump(2)
+        << '\n';
+  } else {
+    out << "retries of " << cfg.host << ": " << validate::verdictName(r.verdict) << " — "
+        << r.reason << '\n'
+        << "  " << requests << " requests; upstream attempts " << in.first_attempts << " first + "
+        << in.retry_attempts << " retries = " << std::fixed << std::setprecision(2)
+        << r.amplification << " per request\n";
+  }
+  return r.verdict == validate::Verdict::Pass ? kExitOk : kExitCheckFailed;
+}
+
 } // namespace
 
 int validateCommand(const ValidateCommandOptions& options, std::ostream& out, std::ostream& err) {
-  if (options.check != "split") {
+  if (options.check != "split" && options.check != "retries") {
     err << "meshproof validate " << options.check
-        << ": not implemented yet (issue 5; `validate split` works)\n";
+        << ": not implemented yet (issue 5; `validate split` and `validate retries` work)\n";
     return kExitUsage;
   }
   auto paths = podSpecPaths(options.spec_paths, "meshproof validate");
@@ -87,6 +229,9 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
   std::optional<spec::Spec> spec = loadSpecOrReport(*paths, err);
   if (!spec) {
     return kExitUsage;
+  }
+  if (options.check == "retries") {
+    return validateRetries(*spec, *paths, options, out, err);
   }
   if (!spec->sprint || !spec->sprint->split) {
     err << "meshproof validate split: the spec has no Sprint with validations.split\n";
@@ -129,41 +274,18 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
     return kExitUsage;
   }
   MeshSession& mesh = **session;
-  load::LoadOptions lo;
-  lo.target.host = "127.0.0.1";
-  lo.target.address = "127.0.0.1";
-  lo.target.port = mesh.ingressPort();
-  lo.connections = static_cast<uint32_t>(options.connections);
-  lo.requests = requests;
-  auto traffic = load::runLoad(lo, core::RealClock::instance());
+  auto traffic = drive(mesh, cfg.host, requests, static_cast<uint32_t>(options.connections));
   if (!traffic) {
     err << "meshproof validate split: " << traffic.status().message() << '\n';
     return kExitUsage;
   }
-  // First attempts per version, from every pod of the host.
   validate::SplitInput in;
   in.host = cfg.host;
   in.expected_weights = *weights;
   in.alpha = cfg.alpha;
   in.power = cfg.power;
   in.min_deviation_percent = cfg.min_deviation_percent;
-  for (const platform::PodStatus& p : mesh.platform().pods()) {
-    auto app = p.labels.find("app");
-    if (app == p.labels.end() || spec::shortHost(app->second) != spec::shortHost(cfg.host)) {
-      continue;
-    }
-    auto reply = net::httpGet(p.admin_port, "/metrics", std::chrono::seconds(5));
-    auto text = reply ? metrics::parseExposition(reply->body)
-                      : core::Result<metrics::Exposition>(reply.status());
-    if (!text) {
-      err << "meshproof validate split: pod " << p.name << ": " << text.status().message() << '\n';
-      return kExitUsage;
-    }
-    for (const metrics::Sample* s :
-         text->select("meshproof_workload_requests_total", {{"attempt", "first"}})) {
-      in.first_attempts[s->labels.at("version")] += static_cast<uint64_t>(s->value);
-    }
-  }
+  in.first_attempts = traffic->first_by_version;
   auto result = validate::evaluateSplit(in);
   if (!result) {
     err << "meshproof validate split: " << result.status().message() << '\n';
@@ -197,8 +319,7 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
                            {{"firstAttempts", r.requests},
                             {"plannedSampleSize", r.planned},
                             {"versions", versions},
-                            {"clientErrors", traffic->errors},
-                            {"clientStatus", traffic->status_counts.size()}}},
+                            {"clientErrors", traffic->client.errors}}},
                           {"statistics",
                            {{"test", "Pearson chi-square goodness of fit"},
                             {"chiSquare", r.chi_square.statistic},

@@ -19,7 +19,8 @@ struct ValidateCommandOptions {
   int connections = 8;
   std::string run_dir = ".meshproof";
   bool json = false;
-  uint64_t seed = 0; // 0: from the clock
+  uint64_t seed = 0;       // 0: from the clock
+  int expect_retries = -1; // retries: the retry count to expect; -1: the spec route's
 };
 
 int validateCommand(const ValidateCommandOptions& options, std::ostream& out, std::ostream& err);

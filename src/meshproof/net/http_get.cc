@@ -4,7 +4,10 @@
 
 namespace meshproof::net {
 
-core::Result<HttpReply> httpGet(uint16_t port, const std::string& target, core::Duration timeout) {
+namespace {
+
+core::Result<HttpReply> call(http::verb verb, uint16_t port, const std::string& target,
+                             const std::string& body, core::Duration timeout) {
   asio::io_context io;
   beast::tcp_stream stream(io);
   http::response<http::string_body> res;
@@ -17,8 +20,13 @@ core::Result<HttpReply> httpGet(uint16_t port, const std::string& target, core::
           error = ec;
           return;
         }
-        auto req = std::make_shared<http::request<http::empty_body>>(http::verb::get, target, 11);
+        auto req = std::make_shared<http::request<http::string_body>>(verb, target, 11);
         req->set(http::field::host, "127.0.0.1");
+        if (verb == http::verb::post) {
+          req->set(http::field::content_type, "application/json");
+          req->body() = body;
+        }
+        req->prepare_payload();
         http::async_write(stream, *req, [&, req](const boost::system::error_code& wec, size_t) {
           if (wec) {
             error = wec;
@@ -33,10 +41,21 @@ core::Result<HttpReply> httpGet(uint16_t port, const std::string& target, core::
   io.run();
   if (error) {
     return core::unavailable(
-        "GET 127.0.0.1:" + std::to_string(port) + target + ": " +
+        std::string(http::to_string(verb)) + " 127.0.0.1:" + std::to_string(port) + target + ": " +
         (error == beast::error::timeout ? std::string("timed out") : error.message()));
   }
   return HttpReply{static_cast<int>(res.result_int()), std::move(res.body())};
+}
+
+} // namespace
+
+core::Result<HttpReply> httpGet(uint16_t port, const std::string& target, core::Duration timeout) {
+  return call(http::verb::get, port, target, "", timeout);
+}
+
+core::Result<HttpReply> httpPost(uint16_t port, const std::string& target, const std::string& body,
+                                 core::Duration timeout) {
+  return call(http::verb::post, port, target, body, timeout);
 }
 
 } // namespace meshproof::net

@@ -17,5 +17,8 @@ struct HttpReply {
 
 // GET http://127.0.0.1:port/target; errors name the port and what failed (connect, timeout).
 core::Result<HttpReply> httpGet(uint16_t port, const std::string& target, core::Duration timeout);
+// POST a JSON body to http://127.0.0.1:port/target.
+core::Result<HttpReply> httpPost(uint16_t port, const std::string& target, const std::string& body,
+                                 core::Duration timeout);
 
 } // namespace meshproof::net

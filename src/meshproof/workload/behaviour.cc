@@ -57,8 +57,19 @@ core::Result<Override> parseOverride(const std::string& json_body) {
     return core::invalidArgument("fail.status must be an HTTP status in 200-599");
   }
   o.status = f["status"].get<unsigned>();
-  if (f.contains("count") == f.contains("for")) {
-    return core::invalidArgument("fail needs exactly one of count (requests) or for (a duration)");
+  const int given = (f.contains("count") ? 1 : 0) + (f.contains("for") ? 1 : 0) +
+                    (f.contains("attempts") ? 1 : 0);
+  if (given != 1) {
+    return core::invalidArgument(
+        "fail needs exactly one of count (requests), for (a duration) or attempts (per request)");
+  }
+  if (f.contains("attempts")) {
+    if (!f["attempts"].is_number_unsigned() || f["attempts"].get<uint64_t>() == 0) {
+      return core::invalidArgument("fail.attempts must be a positive integer");
+    }
+    o.kind = Override::Kind::FailAttempts;
+    o.count = f["attempts"].get<uint64_t>();
+    return o;
   }
   if (f.contains("count")) {
     if (!f["count"].is_number_unsigned() || f["count"].get<uint64_t>() == 0) {
@@ -83,10 +94,16 @@ core::Result<Override> parseOverride(const std::string& json_body) {
 Behaviour::Behaviour(const spec::Workload& workload, core::Clock& clock, core::Random& random)
     : workload_(workload), clock_(clock), random_(random) {}
 
-Verdict Behaviour::next() {
+Verdict Behaviour::next(uint64_t attempt) {
   Verdict v;
   if (hang_) {
     v.kind = Verdict::Kind::Hang;
+    return v;
+  }
+  if (attempt <= fail_attempts_) {
+    ++failed_;
+    v.kind = Verdict::Kind::Fail;
+    v.status = fail_status_;
     return v;
   }
   if (fail_left_ > 0) {
@@ -117,6 +134,7 @@ Verdict Behaviour::next() {
 
 void Behaviour::apply(const Override& o) {
   fail_left_ = 0;
+  fail_attempts_ = 0;
   fail_until_.reset();
   hang_ = false;
   switch (o.kind) {
@@ -130,6 +148,10 @@ void Behaviour::apply(const Override& o) {
     fail_status_ = o.status;
     fail_until_ = clock_.monotonicNow() + o.duration;
     break;
+  case Override::Kind::FailAttempts:
+    fail_status_ = o.status;
+    fail_attempts_ = o.count;
+    break;
   case Override::Kind::Hang:
     hang_ = true;
     break;
@@ -138,7 +160,9 @@ void Behaviour::apply(const Override& o) {
 
 std::string Behaviour::describe() const {
   nlohmann::json j{{"served", served_}, {"failed", failed_}, {"hang", hang_}};
-  if (fail_left_ > 0) {
+  if (fail_attempts_ > 0) {
+    j["fail"] = {{"status", fail_status_}, {"attempts", fail_attempts_}};
+  } else if (fail_left_ > 0) {
     j["fail"] = {{"status", fail_status_}, {"remaining", fail_left_}};
   } else if (fail_until_ && clock_.monotonicNow() < *fail_until_) {
     j["fail"] = {{"status", fail_status_},

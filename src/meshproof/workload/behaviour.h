@@ -30,13 +30,15 @@ struct Verdict {
 // A runtime override, as posted to POST /control/behaviour:
 //   {"fail": {"status": 503, "count": 10}}   the next 10 requests answer 503
 //   {"fail": {"status": 503, "for": "10s"}}  every request for 10 s answers 503
+//   {"fail": {"status": 503, "attempts": 2}} attempts 1 and 2 of every request answer 503
+//                                            (x-envoy-attempt-count), so the 3rd succeeds
 //   {"hang": true}                           requests get no answer until recover
 //   {"recover": true}                        back to the Workload's own behaviour
 struct Override {
-  enum class Kind { Recover, FailCount, FailFor, Hang };
+  enum class Kind { Recover, FailCount, FailFor, FailAttempts, Hang };
   Kind kind = Kind::Recover;
   unsigned status = 503;
-  uint64_t count = 0;
+  uint64_t count = 0; // FailCount: requests; FailAttempts: attempts per request
   core::Duration duration{};
 };
 
@@ -47,8 +49,9 @@ class Behaviour {
 public:
   Behaviour(const spec::Workload& workload, core::Clock& clock, core::Random& random);
 
-  // Decides the next request; consumes one from a "fail the next N" budget.
-  Verdict next();
+  // Decides the next request (`attempt`: its x-envoy-attempt-count, 1 for a first attempt);
+  // consumes one from a "fail the next N" budget.
+  Verdict next(uint64_t attempt = 1);
   void apply(const Override& o);
   bool hanging() const { return hang_; }
   // The state as JSON text, for GET /control/behaviour.
@@ -60,6 +63,7 @@ private:
   core::Random& random_;
   unsigned fail_status_ = 503;
   uint64_t fail_left_ = 0;
+  uint64_t fail_attempts_ = 0; // attempts up to this number fail
   std::optional<core::MonoTime> fail_until_;
   bool hang_ = false;
   uint64_t served_ = 0;

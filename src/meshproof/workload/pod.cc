@@ -1,5 +1,6 @@
 #include "meshproof/workload/pod.h"
 
+#include <charconv>
 #include <thread>
 #include <unordered_map>
 
@@ -135,11 +136,16 @@ awaitable<Response> Pod::Impl::serve(Request& req) {
   res.set("x-meshproof-version", workload.version);
   res.set(http::field::content_type, "text/plain");
   const std::string self = options.pod + "/" + workload.version;
-  Verdict v = behaviour.next();
+  uint64_t attempt = 1;
+  if (auto it = req.find("x-envoy-attempt-count"); it != req.end()) {
+    const auto text = it->value();
+    std::from_chars(text.data(), text.data() + text.size(), attempt);
+  }
+  Verdict v = behaviour.next(attempt);
   if (v.kind == Verdict::Kind::Hang) {
     boost::system::error_code ec;
     co_await hang_release.async_wait(asio::redirect_error(use_awaitable, ec));
-    v = behaviour.next(); // released by recover: served under the behaviour now in force
+    v = behaviour.next(attempt); // released by recover: served under the behaviour now in force
   }
   if (v.kind == Verdict::Kind::Fail) {
     res.result(static_cast<http::status>(v.status));

@@ -110,6 +110,24 @@ TEST(Behaviour, FailsExactlyTheNextNRequests) {
   EXPECT_NE(b.describe().find("\"failed\":3"), std::string::npos) << b.describe();
 }
 
+TEST(Behaviour, FailsTheFirstAttemptsOfEveryRequest) {
+  core::ManualClock clock;
+  core::SeededRandom random(8);
+  const spec::Workload w = workload();
+  Behaviour b(w, clock, random);
+  b.apply(*parseOverride(R"({"fail": {"status": 503, "attempts": 2}})"));
+  for (int request = 0; request < 3; ++request) {
+    EXPECT_EQ(b.next(1).kind, Verdict::Kind::Fail);
+    EXPECT_EQ(b.next(2).status, 503u);
+    EXPECT_EQ(b.next(3).kind, Verdict::Kind::Serve);
+  }
+  EXPECT_NE(parseOverride(R"({"fail": {"status": 503, "attempts": 0}})")
+                .status()
+                .message()
+                .find("fail.attempts"),
+            std::string::npos);
+}
+
 TEST(Behaviour, FailsForADurationOnTheInjectedClock) {
   core::ManualClock clock;
   core::SeededRandom random(5);

@@ -1,0 +1,55 @@
+#include "meshproof/validate/retries.h"
+
+#include <gtest/gtest.h>
+
+namespace meshproof::validate {
+namespace {
+
+RetriesInput input() {
+  RetriesInput in;
+  in.host = "service-b";
+  in.fail_first = 2;
+  in.num_retries = 3;
+  in.requests_sent = 100;
+  in.client_statuses = {{200, 100}};
+  in.first_attempts = 100;
+  in.retry_attempts = 200;
+  return in;
+}
+
+TEST(RetriesValidation, PassesWhenEveryRequestTookKPlusOneAttempts) {
+  const RetriesResult r = evaluateRetries(input());
+  EXPECT_EQ(r.verdict, Verdict::Pass) << r.reason;
+  EXPECT_EQ(r.attempts_per_request, 3u);
+  EXPECT_DOUBLE_EQ(r.amplification, 3.0);
+}
+
+TEST(RetriesValidation, FailsWhenRetriesAreMissing) { // the positive control's numbers
+  RetriesInput in = input();
+  in.client_statuses = {{503, 100}};
+  in.retry_attempts = 0;
+  const RetriesResult r = evaluateRetries(in);
+  EXPECT_EQ(r.verdict, Verdict::Fail);
+  EXPECT_NE(r.reason.find("0 of 100 requests ended with 200 (seen: 503 x100)"), std::string::npos)
+      << r.reason;
+  EXPECT_NE(r.reason.find("expected 200"), std::string::npos) << r.reason;
+}
+
+TEST(RetriesValidation, MoreFailuresThanRetriesMustFail) {
+  RetriesInput in = input();
+  in.fail_first = 5;
+  in.client_statuses = {{503, 100}};
+  in.retry_attempts = 300;
+  const RetriesResult r = evaluateRetries(in);
+  EXPECT_EQ(r.expected_status, 503);
+  EXPECT_EQ(r.verdict, Verdict::Pass) << r.reason;
+}
+
+TEST(RetriesValidation, ExtraRetriesAreAFailureToo) {
+  RetriesInput in = input();
+  in.retry_attempts = 201;
+  EXPECT_EQ(evaluateRetries(in).verdict, Verdict::Fail);
+}
+
+} // namespace
+} // namespace meshproof::validate
