@@ -13,7 +13,7 @@ namespace meshproof::cli {
 int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& err) {
   if (options.prometheus) {
     err << "meshproof up: --prometheus is not implemented yet (the prom/ subsystem lands with "
-           "issue 5); point your own Prometheus at "
+           "issue 8); point your own Prometheus at "
         << options.run_dir << "/file_sd.json meanwhile\n";
     return kExitUsage;
   }
