@@ -384,8 +384,9 @@ class SmallMesh(unittest.TestCase):
             self.assertEqual(expected_statuses, [503, 503, 200])
             statuses = []
             for _ in expected_statuses:
-                status, headers, _ = get(mesh.ingress, "/")
+                status, headers, body = get(mesh.ingress, "/")
                 statuses.append(status)
+                self.assertIn("x-meshproof-trace", headers, (status, headers, body))
                 self.assertRegex(headers["x-meshproof-trace"],
                                  r"^service-a-0/v1 -> service-b-0/v1 -> service-c-0/v1")
             self.assertEqual(statuses, expected_statuses)

@@ -90,6 +90,14 @@ class Retries(unittest.TestCase):
         self.assertEqual(v["measured"]["firstAttempts"], 100)
         self.assertEqual(v["measured"]["retryAttempts"], 200)
         self.assertEqual(v["measured"]["attemptsPerRequest"], 3.0)
+        # The hanging half: 4 tries cut at 2 s each, then 504 UT, within the 10 s route timeout.
+        hang = v["hanging"]
+        self.assertEqual(hang["verdict"], "PASS", v["reason"])
+        self.assertEqual(hang["status"], 504)
+        self.assertEqual(hang["perTryTimeouts"], 4)
+        self.assertEqual(hang["utResponses"], 1)
+        self.assertGreaterEqual(hang["elapsedMs"], 8000)
+        self.assertLess(hang["elapsedMs"], 10000)
 
     def test_positive_control_retries_disabled_fails(self):
         text = default_text()

@@ -118,14 +118,73 @@ core::Result<Traffic> drive(MeshSession& mesh, const std::string& host, uint64_t
   return t;
 }
 
-// The retry count of the host's first route (the route a plain GET takes in the Sprint 6 spec).
-uint32_t specRetries(const spec::Spec& spec, const std::string& host) {
+// The host's first route (the route a plain GET takes in the Sprint 6 spec); nullptr without one.
+const spec::HttpRoute* firstRoute(const spec::Spec& spec, const std::string& host) {
   for (const spec::VirtualService* vs : spec.virtualServicesFor(host)) {
-    for (const spec::HttpRoute& r : vs->http) {
-      return r.retries.enabled ? r.retries.num_retries : 0;
+    if (!vs->http.empty()) {
+      return &vs->http.front();
     }
   }
-  return spec::defaultRetryPolicy().num_retries;
+  return nullptr;
+}
+
+uint32_t specRetries(const spec::Spec& spec, const std::string& host) {
+  const spec::HttpRoute* r = firstRoute(spec, host);
+  if (r == nullptr) {
+    return spec::defaultRetryPolicy().num_retries;
+  }
+  return r->retries.enabled ? r->retries.num_retries : 0;
+}
+
+// Per-try timeouts and UT responses toward `host`, summed over every pod's sidecar.
+struct CallerCounts {
+  uint64_t per_try_timeouts = 0;
+  uint64_t ut = 0;
+};
+
+core::Result<CallerCounts> callerCounts(MeshSession& mesh, const std::string& host) {
+  CallerCounts c;
+  const std::string suffix = "|" + spec::shortHost(host);
+  for (const platform::PodStatus& p : mesh.platform().pods()) {
+    auto reply = net::httpGet(p.admin_port, "/metrics", std::chrono::seconds(5));
+    auto text = reply ? metrics::parseExposition(reply->body)
+                      : core::Result<metrics::Exposition>(reply.status());
+    if (!text) {
+      return core::unavailable("pod " + p.name + ": " + text.status().message());
+    }
+    for (const metrics::Sample* s : text->select("envoy_cluster_upstream_rq_per_try_timeout")) {
+      const std::string& name = s->labels.at("cluster_name");
+      if (name.size() >= suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        c.per_try_timeouts += static_cast<uint64_t>(s->value);
+      }
+    }
+    // Flags join with ',' ("URX,UT" when the retries ran out on per-try timeouts).
+    for (const metrics::Sample* s : text->select(
+             "istio_requests_total",
+             {{"reporter", "source"}, {"destination_service_name", spec::shortHost(host)}})) {
+      const std::string flags = "," + s->labels.at("response_flags") + ",";
+      if (flags.find(",UT,") != std::string::npos) {
+        c.ut += static_cast<uint64_t>(s->value);
+      }
+    }
+  }
+  return c;
+}
+
+// POSTs `behaviour` to every pod of `host`.
+core::Status setBehaviour(MeshSession& mesh, const std::string& host,
+                          const std::string& behaviour) {
+  for (const platform::PodStatus& p : mesh.platform().pods()) {
+    auto app = p.labels.find("app");
+    if (app != p.labels.end() && spec::shortHost(app->second) == spec::shortHost(host)) {
+      auto reply = net::httpPost(p.port, "/control/behaviour", behaviour, std::chrono::seconds(5));
+      if (!reply || reply->status != 200) {
+        return core::unavailable("cannot switch pod " + p.name + "'s behaviour");
+      }
+    }
+  }
+  return core::Status::ok();
 }
 
 int validateRetries(const spec::Spec& spec, const std::vector<std::string>& paths,
@@ -149,15 +208,9 @@ int validateRetries(const spec::Spec& spec, const std::vector<std::string>& path
   // Every pod of the host fails the first k attempts of each request.
   const std::string behaviour =
       nlohmann::json{{"fail", {{"status", 503}, {"attempts", cfg.fail_first}}}}.dump();
-  for (const platform::PodStatus& p : mesh.platform().pods()) {
-    auto app = p.labels.find("app");
-    if (app != p.labels.end() && spec::shortHost(app->second) == spec::shortHost(cfg.host)) {
-      auto reply = net::httpPost(p.port, "/control/behaviour", behaviour, std::chrono::seconds(5));
-      if (!reply || reply->status != 200) {
-        err << "meshproof validate retries: cannot switch pod " << p.name << "'s behaviour\n";
-        return kExitUsage;
-      }
-    }
+  if (auto st = setBehaviour(mesh, cfg.host, behaviour); !st.isOk()) {
+    err << "meshproof validate retries: " << st.message() << '\n';
+    return kExitUsage;
   }
   // One connection: requests one after another, so no two requests' failures interleave at a pod
   // (the outlier detector's consecutive-5xx count stays per request, as the check assumes).
@@ -176,7 +229,41 @@ int validateRetries(const spec::Spec& spec, const std::vector<std::string>& path
   in.client_statuses = traffic->client.status_counts;
   in.first_attempts = traffic->first;
   in.retry_attempts = traffic->retries;
-  const validate::RetriesResult r = validate::evaluateRetries(in);
+  validate::RetriesResult r = validate::evaluateRetries(in);
+
+  // The hanging half: every pod of the host hangs; one request must be cut by the per-try timeout
+  // R + 1 times and end with 504 UT within the route timeout.
+  const spec::HttpRoute* route = firstRoute(spec, cfg.host);
+  validate::HangInput hang;
+  std::optional<validate::HangResult> hang_result;
+  if (route != nullptr && route->retries.enabled && route->retries.per_try_timeout) {
+    hang.num_retries = in.num_retries;
+    hang.per_try_timeout = *route->retries.per_try_timeout;
+    hang.route_timeout = route->timeout;
+    auto before = callerCounts(mesh, cfg.host);
+    core::Status st = before ? setBehaviour(mesh, cfg.host, R"({"hang": true})") : before.status();
+    std::optional<core::Result<Traffic>> one;
+    if (st.isOk()) {
+      one = drive(mesh, cfg.host, 1, 1);
+      st = setBehaviour(mesh, cfg.host, R"({"recover": true})");
+    }
+    auto after = st.isOk() ? callerCounts(mesh, cfg.host) : core::Result<CallerCounts>(st);
+    if (!after || !*one) {
+      err << "meshproof validate retries: "
+          << (!after ? after.status().message() : (*one).status().message()) << '\n';
+      return kExitUsage;
+    }
+    const load::LoadResult& client = (**one).client;
+    hang.client_status = client.status_counts.empty() ? 0 : client.status_counts.begin()->first;
+    hang.elapsed = core::Duration(static_cast<int64_t>(client.latency.max()));
+    hang.per_try_timeouts = after->per_try_timeouts - before->per_try_timeouts;
+    hang.ut_responses = after->ut - before->ut;
+    hang_result = validate::evaluateHang(hang);
+    if (hang_result->verdict != validate::Verdict::Pass) {
+      r.verdict = validate::Verdict::Fail;
+    }
+    r.reason += "; hanging: " + hang_result->reason;
+  }
   if (options.json) {
     nlohmann::json statuses = nlohmann::json::object();
     for (const auto& [code, n] : in.client_statuses) {
@@ -200,7 +287,16 @@ int validateRetries(const spec::Spec& spec, const std::vector<std::string>& path
                             {"attemptsPerRequest", r.amplification}}},
                           {"expected",
                            {{"status", r.expected_status},
-                            {"attemptsPerRequest", r.attempts_per_request}}}}
+                            {"attemptsPerRequest", r.attempts_per_request}}},
+                          {"hanging",
+                           hang_result
+                               ? nlohmann::json{{"verdict",
+                                                 validate::verdictName(hang_result->verdict)},
+                                                {"status", hang.client_status},
+                                                {"elapsedMs", core::toMillis(hang.elapsed)},
+                                                {"perTryTimeouts", hang.per_try_timeouts},
+                                                {"utResponses", hang.ut_responses}}
+                               : nlohmann::json("not checked: the route has no perTryTimeout")}}
                .dump(2)
         << '\n';
   } else {

@@ -39,12 +39,13 @@ void closeFd(int& fd) {
 }
 
 // GET /ready on 127.0.0.1:port with a short timeout; true on a 200 answer.
-bool probeReady(uint16_t port) {
+bool probeReady(uint16_t port, core::Duration timeout) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return false;
   }
-  timeval tv{0, 300 * 1000};
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+  timeval tv{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};
@@ -335,7 +336,7 @@ void LocalPlatform::Impl::loop() {
       std::vector<bool> results;
       lock.unlock();
       for (auto& [p, port] : probes) {
-        results.push_back(probeReady(port));
+        results.push_back(probeReady(port, options.probe_timeout));
       }
       lock.lock();
       now = Clock::now();

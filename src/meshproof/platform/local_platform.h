@@ -19,6 +19,9 @@ struct LocalPlatformOptions {
   RestartBackoff::Policy backoff;
   core::Duration probe_interval = std::chrono::milliseconds(100); // until ready
   core::Duration ready_probe_interval = std::chrono::seconds(1);  // once ready
+  // A probe that gets no answer in time fails (Kubernetes' default timeoutSeconds is 1 s too; a
+  // shorter one made pods flap unready on a loaded 2-core machine).
+  core::Duration probe_timeout = std::chrono::seconds(1);
   uint32_t failure_threshold = 3; // failed probes in a row that make a ready pod unready
   size_t stderr_lines = 20;       // kept per pod
 };

@@ -54,4 +54,41 @@ RetriesResult evaluateRetries(const RetriesInput& in) {
   return r;
 }
 
+HangResult evaluateHang(const HangInput& in) {
+  HangResult r;
+  const std::string took =
+      core::formatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(in.elapsed));
+  const uint64_t tries = in.num_retries + 1u;
+  const core::Duration floor = in.per_try_timeout * static_cast<int64_t>(tries);
+  std::string problems;
+  auto problem = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
+  if (in.client_status != 504) {
+    problem("the request ended with " + std::to_string(in.client_status) + ", not 504");
+  }
+  if (in.per_try_timeouts != tries) {
+    problem(std::to_string(in.per_try_timeouts) + " per-try timeouts, expected " +
+            std::to_string(tries));
+  }
+  if (in.ut_responses != 1) {
+    problem(std::to_string(in.ut_responses) + " responses flagged UT at the calling sidecar, "
+                                              "expected 1");
+  }
+  if (in.elapsed < floor) {
+    problem("it took " + took + ", less than " + std::to_string(tries) + " x " +
+            core::formatDuration(in.per_try_timeout));
+  }
+  if (in.route_timeout && in.elapsed >= *in.route_timeout) {
+    problem("it took " + took + ", not less than the route timeout " +
+            core::formatDuration(*in.route_timeout));
+  }
+  if (problems.empty()) {
+    r.verdict = Verdict::Pass;
+    r.reason = "a hanging host got " + std::to_string(tries) + " tries of " +
+               core::formatDuration(in.per_try_timeout) + " and a 504 UT after " + took;
+  } else {
+    r.reason = problems;
+  }
+  return r;
+}
+
 } // namespace meshproof::validate

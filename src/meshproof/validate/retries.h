@@ -7,7 +7,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+
+#include "meshproof/core/duration.h"
 
 #include "meshproof/core/result.h"
 #include "meshproof/validate/split.h"
@@ -34,5 +37,25 @@ struct RetriesResult {
 };
 
 RetriesResult evaluateRetries(const RetriesInput& input);
+
+// The hanging half: every pod of the host hangs; one request must end with 504 and flag UT after
+// exactly R + 1 attempts, each cut by the per-try timeout, so it takes at least (R + 1) x perTry
+// and less than the route timeout (Envoy's backoff between tries is at most a few hundred ms).
+struct HangInput {
+  uint32_t num_retries = 0;
+  core::Duration per_try_timeout{};
+  std::optional<core::Duration> route_timeout;
+  int client_status = 0;
+  core::Duration elapsed{};      // the request's latency at the client
+  uint64_t per_try_timeouts = 0; // upstream_rq_per_try_timeout at the calling sidecars
+  uint64_t ut_responses = 0; // istio_requests_total{response_flags="UT"} at the calling sidecars
+};
+
+struct HangResult {
+  Verdict verdict = Verdict::Fail;
+  std::string reason;
+};
+
+HangResult evaluateHang(const HangInput& input);
 
 } // namespace meshproof::validate

@@ -53,3 +53,42 @@ TEST(RetriesValidation, ExtraRetriesAreAFailureToo) {
 
 } // namespace
 } // namespace meshproof::validate
+
+namespace meshproof::validate {
+namespace {
+
+using namespace std::chrono_literals;
+
+HangInput hang() {
+  HangInput in;
+  in.num_retries = 3;
+  in.per_try_timeout = 2s;
+  in.route_timeout = 10s;
+  in.client_status = 504;
+  in.elapsed = 8150ms;
+  in.per_try_timeouts = 4;
+  in.ut_responses = 1;
+  return in;
+}
+
+TEST(HangValidation, FourTriesOfTwoSecondsThen504) {
+  EXPECT_EQ(evaluateHang(hang()).verdict, Verdict::Pass) << evaluateHang(hang()).reason;
+}
+
+TEST(HangValidation, EachBrokenExpectationFails) {
+  HangInput fast = hang();
+  fast.elapsed = 2100ms; // one try: no retries
+  fast.per_try_timeouts = 1;
+  const HangResult r = evaluateHang(fast);
+  EXPECT_EQ(r.verdict, Verdict::Fail);
+  EXPECT_NE(r.reason.find("1 per-try timeouts, expected 4"), std::string::npos) << r.reason;
+  HangInput slow = hang();
+  slow.elapsed = 10s;
+  EXPECT_EQ(evaluateHang(slow).verdict, Verdict::Fail);
+  HangInput wrong = hang();
+  wrong.client_status = 503;
+  EXPECT_EQ(evaluateHang(wrong).verdict, Verdict::Fail);
+}
+
+} // namespace
+} // namespace meshproof::validate
