@@ -386,7 +386,7 @@ class SmallMesh(unittest.TestCase):
             for _ in expected_statuses:
                 status, headers, body = get(mesh.ingress, "/")
                 statuses.append(status)
-                self.assertIn("x-meshproof-trace", headers, (status, headers, body))
+                self.assertIn("x-meshproof-trace", headers, (status, headers, body, mesh.pods()))
                 self.assertRegex(headers["x-meshproof-trace"],
                                  r"^service-a-0/v1 -> service-b-0/v1 -> service-c-0/v1")
             self.assertEqual(statuses, expected_statuses)

@@ -268,6 +268,7 @@ json ControlPlane::Impl::podsJson() const {
          {"admin", p.admin_port},
          {"ready", p.ready},
          {"restarts", p.restarts},
+         {"readinessLost", p.readiness_lost},
          {"lastExit", p.last_exit},
          {"generation",
           it != acked.end() && it->second.port == p.admin_port ? it->second.generation : 0},

@@ -355,6 +355,7 @@ void LocalPlatform::Impl::loop() {
           }
         } else if (p.status.ready && ++p.probe_failures >= options.failure_threshold) {
           p.status.ready = false;
+          ++p.status.readiness_lost;
           bump();
         }
         p.next_probe =

@@ -42,7 +42,8 @@ struct PodStatus {
   uint16_t port = 0;
   uint16_t admin_port = 0;
   bool ready = false;
-  bool ever_ready = false; // since the last start() of this pod
+  bool ever_ready = false;     // since the last start() of this pod
+  uint32_t readiness_lost = 0; // times a running, ready pod failed its probe and left the endpoints
   uint32_t restarts = 0;
   std::string last_exit;                // "exit status 2", "killed by signal 9"; empty: none yet
   std::vector<std::string> stderr_tail; // the last lines the pod wrote to stderr
