@@ -183,7 +183,7 @@ std::optional<size_t> chunkedLength(std::string_view data) {
 struct Connection {
   explicit Connection(asio::io_context& io) : socket(io) {}
   tcp::socket socket;
-  std::vector<char> buffer = std::vector<char>(64 * 1024);
+  std::vector<char> buffer = std::vector<char>(size_t{64} * 1024);
   size_t filled = 0;
   std::optional<core::MonoTime> busy_since; // a request in flight; the watchdog's view
   bool timed_out = false;

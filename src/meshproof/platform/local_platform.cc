@@ -334,6 +334,7 @@ void LocalPlatform::Impl::loop() {
     if (!probes.empty()) {
       // Probe without the lock; only this thread changes a pod's process state.
       std::vector<bool> results;
+      results.reserve(probes.size());
       lock.unlock();
       for (auto& [p, port] : probes) {
         results.push_back(probeReady(port, options.probe_timeout));

@@ -91,8 +91,11 @@ struct UpstreamConnection {
   ~UpstreamConnection() {
     --budget->connections;
     if (!budget->closing) {
-      budget->updateGauges();
-      budget->notify();
+      try {
+        budget->updateGauges();
+        budget->notify();
+      } catch (...) { // NOLINT(bugprone-empty-catch): a waiter wakes at its own timeout instead
+      }
     }
   }
   UpstreamConnection(const UpstreamConnection&) = delete;
@@ -165,9 +168,8 @@ struct Attempt {
   ResetReason reason = ResetReason::RemoteReset;
 };
 
-// What the metrics record needs about a finished request.
 // A fault set through the admin API; applies to every route of `host` (short name).
-struct RuntimeFault {
+struct RuntimeFault { // NOLINT(bugprone-exception-escape): json's moves are noexcept in practice
   std::string id;
   std::string host;
   spec::FaultInjection fault;
@@ -301,7 +303,7 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
       const uint32_t port = named != e.ports.end() ? named->second
                             : sp->target_port != 0 ? sp->target_port
                                                    : sp->number;
-      c->static_endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels});
+      c->static_endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels, ""});
     }
   }
   if (port_number == 0 && dynamic_hosts.count(spec::shortHost(d.host)) != 0) {

@@ -197,6 +197,7 @@ core::Result<MannWhitney> mannWhitneyU(const std::vector<double>& a, const std::
   const size_t n = b.size();
   // Ranks of the pooled sample, ties sharing their mean rank.
   std::vector<std::pair<double, int>> pooled;
+  pooled.reserve(a.size() + b.size());
   for (double x : a) {
     pooled.emplace_back(x, 0);
   }
