@@ -24,28 +24,7 @@ import tempfile
 import threading
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def pinned(cmd, cpu):
-    return (["taskset", "-c", str(cpu)] + cmd) if shutil.which("taskset") and os.cpu_count() > 1 else cmd
-
-
-def wait_port(port, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+from proxy_bench import free_port, pinned, wait_port  # the same helpers, one place
 
 
 def max_rate(binary, seconds, rounds, connections):

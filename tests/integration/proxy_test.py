@@ -29,6 +29,9 @@ class Upstream:
     def __init__(self, name, version="v1", mode="ok", fail_first=0, status=500, sleep_ms=0):
         self.name, self.version, self.mode = name, version, mode
         self.fail_first, self.status, self.sleep_ms = fail_first, status, sleep_ms
+        # Cleared, every request waits here until the test sets it (requests held in flight).
+        self.gate = threading.Event()
+        self.gate.set()
         self.requests = []
         self.lock = threading.Lock()
         upstream = self
@@ -43,6 +46,7 @@ class Upstream:
                 with upstream.lock:
                     upstream.requests.append(dict(self.headers, peer_port=self.client_address[1]))
                     n = len(upstream.requests)
+                upstream.gate.wait(30)
                 if upstream.sleep_ms:
                     time.sleep(upstream.sleep_ms / 1000.0)
                 code = 200
@@ -122,8 +126,8 @@ class ProxyTest(unittest.TestCase):
             "bad": Upstream("bad", mode="fail", status=503),
             "ok2": Upstream("ok2"),
             "once503": Upstream("once503", mode="flaky", fail_first=1, status=503),
-            "guarded": Upstream("guarded", sleep_ms=800),
-            "queued": Upstream("queued", sleep_ms=300),
+            "guarded": Upstream("guarded"),
+            "queued": Upstream("queued"),
             "oneshot": Upstream("oneshot"),
         }
         u = cls.up
@@ -505,16 +509,25 @@ spec:
         self.assertEqual(res.status, 503)
         self.assertEqual(self.up["once503"].count(), 1)
 
-    def concurrently(self, path, n):
+    def concurrently(self, path, n, upstream, held):
+        """n concurrent requests while `upstream` holds every request it gets; released once
+        held() is true (the proxy has queued or refused what it should), never by a timer."""
         results = [None] * n
 
         def one(i):
             res, body, _ = self.request(path)
             results[i] = (res.status, res.getheader("x-envoy-overloaded"), body)
 
+        upstream.gate.clear()
         threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
+        try:
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            while not held() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            upstream.gate.set()
         for t in threads:
             t.join()
         return results
@@ -523,7 +536,11 @@ spec:
         cluster = "outbound|80||guarded"
         self.assertEqual(self.request("/guarded")[0].status, 200)  # a warm connection
         self.up["guarded"].reset()
-        results = self.concurrently("/guarded", 3)
+        # Held until one request is at the upstream and the pending queue has overflowed.
+        results = self.concurrently(
+            "/guarded", 3, self.up["guarded"],
+            lambda: self.up["guarded"].count() == 1 and self.sum_metric(
+                "envoy_cluster_upstream_rq_pending_overflow", cluster_name=cluster) == 1)
         codes = sorted(r[0] for r in results)
         self.assertEqual(codes, [200, 200, 503], results)
         overflowed = [r for r in results if r[0] == 503][0]
@@ -539,7 +556,10 @@ spec:
 
     def test_connection_limit_queues_without_failing(self):  # case 35
         cluster = "outbound|80||queued"
-        results = self.concurrently("/queued", 3)
+        # Held until both other requests have found the connection limit reached.
+        results = self.concurrently(
+            "/queued", 3, self.up["queued"],
+            lambda: self.sum_metric("envoy_cluster_upstream_cx_overflow", cluster_name=cluster) >= 2)
         self.assertEqual([r[0] for r in results], [200, 200, 200], results)
         self.assertGreaterEqual(self.sum_metric("envoy_cluster_upstream_cx_overflow",
                                                 cluster_name=cluster), 1)

@@ -5,22 +5,30 @@
 #include <ostream>
 #include <sstream>
 
+#include "meshproof/cli/spec_input.h"
+
 namespace meshproof::cli {
 
 namespace fs = std::filesystem;
 
-core::Result<std::vector<std::string>> podSpecPaths(const std::vector<std::string>& paths,
-                                                    const std::string& command) {
-  std::vector<std::string> out;
+std::optional<PodSpec> loadPodSpec(const std::vector<std::string>& paths,
+                                   const std::string& command, std::ostream& err) {
+  PodSpec out;
   for (const std::string& p : paths) {
     if (p == "-") {
-      return core::invalidArgument(command +
-                                   ": -f - (stdin) is not supported: every pod reads the spec "
-                                   "too; save it to a file");
+      err << command
+          << ": -f - (stdin) is not supported: every pod reads the spec too; save it "
+             "to a file\n";
+      return std::nullopt;
     }
     std::error_code ec;
-    out.push_back(fs::absolute(p, ec).string());
+    out.paths.push_back(fs::absolute(p, ec).string());
   }
+  std::optional<spec::Spec> spec = loadSpecOrReport(out.paths, err);
+  if (!spec) {
+    return std::nullopt;
+  }
+  out.spec = std::move(*spec);
   return out;
 }
 

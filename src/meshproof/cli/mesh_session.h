@@ -5,6 +5,7 @@
 
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,15 +16,21 @@
 
 namespace meshproof::cli {
 
-// Spec paths as pods receive them: absolute. Errors: "-" (stdin), which pods cannot read.
-core::Result<std::vector<std::string>> podSpecPaths(const std::vector<std::string>& paths,
-                                                    const std::string& command);
+// The spec of a command that runs pods, loaded from paths made absolute (pods read the same
+// files). "-" (stdin) is refused: pods cannot read it. Problems are printed to `err` (prefixed
+// with `command`); nullopt then.
+struct PodSpec {
+  std::vector<std::string> paths;
+  spec::Spec spec;
+};
+std::optional<PodSpec> loadPodSpec(const std::vector<std::string>& paths,
+                                   const std::string& command, std::ostream& err);
 
 // A table of pods: POD VERSION PID PORT ADMIN READY RESTARTS.
 void printPodTable(const std::vector<platform::PodStatus>& pods, std::ostream& out);
 
 struct MeshSessionOptions {
-  std::vector<std::string> spec_paths; // from podSpecPaths
+  std::vector<std::string> spec_paths; // PodSpec::paths
   std::string run_dir = ".meshproof";  // file_sd.json goes here
   core::Duration ready_timeout = std::chrono::seconds(60);
   uint16_t admin_port = 0;

@@ -5,7 +5,6 @@
 
 #include "meshproof/cli/app.h"
 #include "meshproof/cli/mesh_session.h"
-#include "meshproof/cli/spec_input.h"
 #include "meshproof/core/duration.h"
 
 namespace meshproof::cli {
@@ -23,23 +22,18 @@ int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& 
         << "\" is not a positive duration (e.g. 60s)\n";
     return kExitUsage;
   }
-  auto paths = podSpecPaths(options.spec_paths, "meshproof up");
-  if (!paths) {
-    err << paths.status().message() << '\n';
-    return kExitUsage;
-  }
-  std::optional<spec::Spec> spec = loadSpecOrReport(*paths, err);
-  if (!spec) {
+  std::optional<PodSpec> loaded = loadPodSpec(options.spec_paths, "meshproof up", err);
+  if (!loaded) {
     return kExitUsage;
   }
   MeshSessionOptions mo;
-  mo.spec_paths = *paths;
+  mo.spec_paths = loaded->paths;
   mo.run_dir = options.run_dir;
   mo.ready_timeout = *timeout;
   mo.admin_port = options.admin_port;
   mo.handle_signals = true;
   out << "meshproof up: starting the mesh..." << std::endl;
-  auto session = MeshSession::start(*spec, mo);
+  auto session = MeshSession::start(loaded->spec, mo);
   if (!session) {
     if (session.status().code() == core::StatusCode::FailedPrecondition) {
       out << "meshproof up: stopped" << std::endl;

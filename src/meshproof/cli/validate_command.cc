@@ -9,7 +9,6 @@
 
 #include "meshproof/cli/app.h"
 #include "meshproof/cli/mesh_session.h"
-#include "meshproof/cli/spec_input.h"
 #include "meshproof/core/time.h"
 #include "meshproof/load/generator.h"
 #include "meshproof/metrics/exposition.h"
@@ -80,6 +79,29 @@ struct Traffic {
   std::map<std::string, uint64_t> first_by_version;
 };
 
+// The pods serving `host` (their app label).
+std::vector<platform::PodStatus> podsOf(MeshSession& mesh, const std::string& host) {
+  std::vector<platform::PodStatus> out;
+  for (platform::PodStatus& p : mesh.platform().pods()) {
+    auto app = p.labels.find("app");
+    if (app != p.labels.end() && spec::shortHost(app->second) == spec::shortHost(host)) {
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+// A pod's sidecar /metrics, parsed.
+core::Result<metrics::Exposition> podMetrics(const platform::PodStatus& p) {
+  auto reply = net::httpGet(p.admin_port, "/metrics", std::chrono::seconds(5));
+  auto text = reply ? metrics::parseExposition(reply->body)
+                    : core::Result<metrics::Exposition>(reply.status());
+  if (!text) {
+    return core::unavailable("pod " + p.name + ": " + text.status().message());
+  }
+  return text;
+}
+
 core::Result<Traffic> drive(MeshSession& mesh, const std::string& host, uint64_t requests,
                             uint32_t connections) {
   load::LoadOptions lo;
@@ -94,16 +116,10 @@ core::Result<Traffic> drive(MeshSession& mesh, const std::string& host, uint64_t
   }
   Traffic t;
   t.client = std::move(client).value();
-  for (const platform::PodStatus& p : mesh.platform().pods()) {
-    auto app = p.labels.find("app");
-    if (app == p.labels.end() || spec::shortHost(app->second) != spec::shortHost(host)) {
-      continue;
-    }
-    auto reply = net::httpGet(p.admin_port, "/metrics", std::chrono::seconds(5));
-    auto text = reply ? metrics::parseExposition(reply->body)
-                      : core::Result<metrics::Exposition>(reply.status());
+  for (const platform::PodStatus& p : podsOf(mesh, host)) {
+    auto text = podMetrics(p);
     if (!text) {
-      return core::unavailable("pod " + p.name + ": " + text.status().message());
+      return text.status();
     }
     for (const metrics::Sample* s : text->select("meshproof_workload_requests_total")) {
       const auto n = static_cast<uint64_t>(s->value);
@@ -146,11 +162,9 @@ core::Result<CallerCounts> callerCounts(MeshSession& mesh, const std::string& ho
   CallerCounts c;
   const std::string suffix = "|" + spec::shortHost(host);
   for (const platform::PodStatus& p : mesh.platform().pods()) {
-    auto reply = net::httpGet(p.admin_port, "/metrics", std::chrono::seconds(5));
-    auto text = reply ? metrics::parseExposition(reply->body)
-                      : core::Result<metrics::Exposition>(reply.status());
+    auto text = podMetrics(p);
     if (!text) {
-      return core::unavailable("pod " + p.name + ": " + text.status().message());
+      return text.status();
     }
     for (const metrics::Sample* s : text->select("envoy_cluster_upstream_rq_per_try_timeout")) {
       const std::string& name = s->labels.at("cluster_name");
@@ -175,13 +189,10 @@ core::Result<CallerCounts> callerCounts(MeshSession& mesh, const std::string& ho
 // POSTs `behaviour` to every pod of `host`.
 core::Status setBehaviour(MeshSession& mesh, const std::string& host,
                           const std::string& behaviour) {
-  for (const platform::PodStatus& p : mesh.platform().pods()) {
-    auto app = p.labels.find("app");
-    if (app != p.labels.end() && spec::shortHost(app->second) == spec::shortHost(host)) {
-      auto reply = net::httpPost(p.port, "/control/behaviour", behaviour, std::chrono::seconds(5));
-      if (!reply || reply->status != 200) {
-        return core::unavailable("cannot switch pod " + p.name + "'s behaviour");
-      }
+  for (const platform::PodStatus& p : podsOf(mesh, host)) {
+    auto reply = net::httpPost(p.port, "/control/behaviour", behaviour, std::chrono::seconds(5));
+    if (!reply || reply->status != 200) {
+      return core::unavailable("cannot switch pod " + p.name + "'s behaviour");
     }
   }
   return core::Status::ok();
@@ -317,25 +328,21 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
         << ": not implemented yet (issue 5; `validate split` and `validate retries` work)\n";
     return kExitUsage;
   }
-  auto paths = podSpecPaths(options.spec_paths, "meshproof validate");
-  if (!paths) {
-    err << paths.status().message() << '\n';
+  std::optional<PodSpec> loaded = loadPodSpec(options.spec_paths, "meshproof validate", err);
+  if (!loaded) {
     return kExitUsage;
   }
-  std::optional<spec::Spec> spec = loadSpecOrReport(*paths, err);
-  if (!spec) {
-    return kExitUsage;
-  }
+  const std::vector<std::string>& paths = loaded->paths;
+  const spec::Spec& spec = loaded->spec;
   if (options.check == "retries") {
-    return validateRetries(*spec, *paths, options, out, err);
+    return validateRetries(spec, paths, options, out, err);
   }
-  if (!spec->sprint || !spec->sprint->split) {
+  if (!spec.sprint || !spec.sprint->split) {
     err << "meshproof validate split: the spec has no Sprint with validations.split\n";
     return kExitUsage;
   }
-  const spec::SplitValidation& cfg = *spec->sprint->split;
-  auto weights =
-      options.expect.empty() ? specWeights(*spec, cfg.host) : parseExpect(options.expect);
+  const spec::SplitValidation& cfg = *spec.sprint->split;
+  auto weights = options.expect.empty() ? specWeights(spec, cfg.host) : parseExpect(options.expect);
   if (!weights) {
     err << "meshproof validate split: " << weights.status().message() << '\n';
     return kExitUsage;
@@ -361,10 +368,10 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
 
   const std::string started = core::formatIso8601(core::RealClock::instance().wallNow());
   MeshSessionOptions mo;
-  mo.spec_paths = *paths;
+  mo.spec_paths = paths;
   mo.run_dir = options.run_dir;
   mo.seed = options.seed;
-  auto session = MeshSession::start(*spec, mo);
+  auto session = MeshSession::start(spec, mo);
   if (!session) {
     err << "meshproof validate split: the mesh did not come up: " << session.status().message();
     return kExitUsage;

@@ -496,21 +496,10 @@ core::Result<std::unique_ptr<ControlPlane>> ControlPlane::create(const spec::Spe
                                  " (not loopback) requires a bearer token");
   }
   impl->admin = std::make_unique<tcp::acceptor>(impl->io);
-  const tcp::endpoint ep(ip, impl->options.admin_port);
-  impl->admin->open(ep.protocol(), ec);
-  if (!ec) {
-    impl->admin->set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    impl->admin->bind(ep, ec);
-  }
-  if (!ec) {
-    impl->admin->listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return core::invalidArgument("control plane admin: cannot listen on " +
-                                 impl->options.admin_address + ":" +
-                                 std::to_string(impl->options.admin_port) + ": " + ec.message());
+  if (auto st = net::listen(*impl->admin, impl->options.admin_address, impl->options.admin_port,
+                            "control plane admin");
+      !st.isOk()) {
+    return st;
   }
   return std::unique_ptr<ControlPlane>(new ControlPlane(std::move(impl)));
 }

@@ -8,4 +8,29 @@ int asioVersion() {
   return BOOST_ASIO_VERSION;
 }
 
+core::Status listen(tcp::acceptor& acceptor, const std::string& address, uint16_t port,
+                    const std::string& what) {
+  boost::system::error_code ec;
+  const auto ip = asio::ip::make_address(address, ec);
+  if (ec) {
+    return core::invalidArgument(what + ": address \"" + address + "\" is not an IP address");
+  }
+  const tcp::endpoint endpoint(ip, port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return core::invalidArgument(what + ": cannot listen on " + address + ":" +
+                                 std::to_string(port) + ": " + ec.message());
+  }
+  return core::Status::ok();
+}
+
 } // namespace meshproof::net

@@ -15,9 +15,19 @@
 #include <boost/beast/http.hpp>
 // clang-format on
 
+#include <cstdint>
+#include <string>
+
+#include "meshproof/core/result.h"
+
 namespace meshproof::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
+
+// Opens, binds (SO_REUSEADDR) and listens on address:port (0: a free port). Errors name `what`:
+// "Gateway/ingress: cannot listen on 127.0.0.1:80: Address already in use".
+core::Status listen(tcp::acceptor& acceptor, const std::string& address, uint16_t port,
+                    const std::string& what);
 } // namespace meshproof::net

@@ -240,8 +240,6 @@ struct ProxyServer::Impl {
   core::Status buildRoutes(const std::string& host);
   void refresh(Cluster& c);
   Response putConfig(const Request& req);
-  core::Status bind(tcp::acceptor& acceptor, const std::string& address, uint16_t port,
-                    const std::string& what);
 
   // ------------------------------------------------------------------ serving
   awaitable<void> accept(tcp::acceptor& acceptor, const Listener* listener);
@@ -398,31 +396,6 @@ core::Status ProxyServer::Impl::buildRoutes(const std::string& host) {
   return core::Status::ok();
 }
 
-core::Status ProxyServer::Impl::bind(tcp::acceptor& acceptor, const std::string& address,
-                                     uint16_t port, const std::string& what) {
-  boost::system::error_code ec;
-  const auto ip = asio::ip::make_address(address, ec);
-  if (ec) {
-    return core::invalidArgument(what + ": address \"" + address + "\" is not an IP address");
-  }
-  const tcp::endpoint endpoint(ip, port);
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return core::invalidArgument(what + ": cannot listen on " + address + ":" +
-                                 std::to_string(port) + ": " + ec.message());
-  }
-  return core::Status::ok();
-}
-
 core::Status ProxyServer::Impl::build() {
   if (options.managed) {
     for (const spec::Workload& w : spec.workloads) {
@@ -448,7 +421,8 @@ core::Status ProxyServer::Impl::build() {
       }
     }
     auto acceptor = std::make_unique<tcp::acceptor>(io);
-    if (auto st = bind(*acceptor, options.outbound_address, options.outbound_port, "outbound");
+    if (auto st =
+            net::listen(*acceptor, options.outbound_address, options.outbound_port, "outbound");
         !st.isOk()) {
       return st;
     }
@@ -480,8 +454,8 @@ core::Status ProxyServer::Impl::build() {
           "endpoints (your own running services), Workload pods run with `meshproof up`");
     }
     auto acceptor = std::make_unique<tcp::acceptor>(io);
-    if (auto st =
-            bind(*acceptor, g.address, static_cast<uint16_t>(g.port), "Gateway/" + g.meta.name);
+    if (auto st = net::listen(*acceptor, g.address, static_cast<uint16_t>(g.port),
+                              "Gateway/" + g.meta.name);
         !st.isOk()) {
       return st;
     }
@@ -495,7 +469,7 @@ core::Status ProxyServer::Impl::build() {
     return core::invalidArgument("admin: binding " + options.admin_address +
                                  " (not loopback) requires a bearer token for mutating calls");
   }
-  return bind(*admin, options.admin_address, options.admin_port, "admin");
+  return net::listen(*admin, options.admin_address, options.admin_port, "admin");
 }
 
 // ------------------------------------------------------------------------------------- serving

@@ -364,27 +364,11 @@ core::Result<std::unique_ptr<Pod>> Pod::create(const spec::Spec& spec, PodOption
 
   const uint16_t port =
       impl->options.port != 0 ? impl->options.port : static_cast<uint16_t>(workload->port);
-  boost::system::error_code ec;
-  const auto ip = asio::ip::make_address(impl->options.address, ec);
-  if (ec) {
-    return core::invalidArgument("address \"" + impl->options.address + "\" is not an IP address");
-  }
   impl->acceptor = std::make_unique<tcp::acceptor>(impl->io);
-  const tcp::endpoint ep(ip, port);
-  impl->acceptor->open(ep.protocol(), ec);
-  if (!ec) {
-    impl->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    impl->acceptor->bind(ep, ec);
-  }
-  if (!ec) {
-    impl->acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return core::invalidArgument("Workload/" + workload->meta.name + ": cannot listen on " +
-                                 impl->options.address + ":" + std::to_string(port) + ": " +
-                                 ec.message());
+  if (auto st = net::listen(*impl->acceptor, impl->options.address, port,
+                            "Workload/" + workload->meta.name);
+      !st.isOk()) {
+    return st;
   }
   return std::unique_ptr<Pod>(new Pod(std::move(impl)));
 }
