@@ -42,6 +42,9 @@ bench: release
 	    --benchmark_report_aggregates_only=true
 	python3 bench/proxy_bench.py build/release/meshproof --seconds 10 --rounds 3
 	python3 bench/load_bench.py build/release/meshproof --seconds 5 --rounds 5
+	./build/release/bench/meshproof_bench_evidence --benchmark_repetitions=3 \
+	    --benchmark_report_aggregates_only=true
+	python3 bench/evidence_bench.py build/release/meshproof --rounds 5
 
 # clang-tidy is clang 14, which does not define __cpp_impl_coroutine: without these defines libstdc++'s
 # <coroutine> and Asio's co_await support stay off and every coroutine file fails to parse.

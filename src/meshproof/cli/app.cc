@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "meshproof/cli/evidence_command.h"
 #include "meshproof/cli/lint_command.h"
 #include "meshproof/cli/load_command.h"
 #include "meshproof/cli/proxy_command.h"
@@ -144,6 +145,20 @@ int run(int argc, char** argv) {
                            "Expected weights, e.g. v1=90,v2=10 (default: the spec's route)");
   validate_cmd->add_option("--expect-retries", validate_options.expect_retries,
                            "retries: the retry count to expect (default: the spec's route)");
+  validate_cmd->add_option("--expect-ejection-after", validate_options.expect_ejection_after,
+                           "breaker: the consecutive 5xx to expect an ejection at (default: the "
+                           "spec's consecutive5xxErrors, or Istio's 5 when it sets none)");
+  validate_cmd
+      ->add_option("--rate", validate_options.rate,
+                   "breaker, recovery: requests per second (default 50 for breaker; for "
+                   "recovery enough that one failure shows in a window)")
+      ->check(CLI::NonNegativeNumber);
+  validate_cmd->add_option("--pod", validate_options.pod,
+                           "recovery: the pod to kill (default: a seeded random choice among the "
+                           "host's pods)");
+  validate_cmd->add_flag("--no-restarts", validate_options.no_restarts,
+                         "recovery: do not restart killed pods (restartPolicy Never; a positive "
+                         "control: the check must fail)");
   validate_cmd->add_option("--connections", validate_options.connections,
                            "Load connections (default 8)");
   validate_cmd->add_option("--run-dir", validate_options.run_dir,
@@ -175,10 +190,30 @@ int run(int argc, char** argv) {
   // evidence
   auto* evidence_cmd = app.add_subcommand(
       "evidence", "The evidence ledger (RFC 9162 Merkle log): add | verify | log | prove");
-  std::vector<std::string> evidence_args;
-  evidence_cmd->add_option("ARGS", evidence_args, "add FILE | verify | log | prove ...")
+  EvidenceCommandOptions evidence_options;
+  evidence_cmd
+      ->add_option("ARGS", evidence_options.args,
+                   "add DIR FILE... --kind K | verify DIR | log DIR | prove DIR PATH | "
+                   "check-proof PROOF ARTIFACT --vkey K")
       ->required();
-  pending.push_back({evidence_cmd, "issue 7 (evidence ledger)"});
+  evidence_cmd->add_option("--kind", evidence_options.kind,
+                           "add: the artifacts' kind (test-result, metrics, chaos-log, report...)");
+  evidence_cmd->add_option("--path", evidence_options.path,
+                           "add: the path inside artifacts/ (default KIND/BASENAME)");
+  evidence_cmd->add_option("--key", evidence_options.key,
+                           "The signing key file (default: the sprint's key under "
+                           "$MESHPROOF_KEY_DIR or ~/.config/meshproof/keys; created on first add)");
+  evidence_cmd->add_option("--vkey", evidence_options.vkeys,
+                           "verify, check-proof: a verifier key NAME+HASH+KEY or a file of them "
+                           "(default: the signing key's .pub)");
+  evidence_cmd->add_option("--trusted-checkpoint", evidence_options.trusted_checkpoint,
+                           "verify: a checkpoint seen before; the ledger must extend it");
+  evidence_cmd->add_option("--out", evidence_options.out, "prove: write the proof here");
+  evidence_cmd->add_flag("--json", evidence_options.json, "verify, log: JSON");
+  evidence_cmd->add_flag("--strict", evidence_options.strict,
+                         "verify: exit 3 when there are only warnings");
+  evidence_cmd->add_flag("--no-state", evidence_options.no_state,
+                         "verify: neither read nor remember the last accepted checkpoint");
 
   // report
   auto* report_cmd = app.add_subcommand("report", "Write the Markdown + HTML report from evidence");
@@ -223,6 +258,9 @@ int run(int argc, char** argv) {
   if (validate_cmd->parsed()) {
     validate_options.spec_paths = spec_paths;
     return validateCommand(validate_options, std::cout, std::cerr);
+  }
+  if (evidence_cmd->parsed()) {
+    return evidenceCommand(evidence_options, std::cout, std::cerr);
   }
   if (load_cmd->parsed()) {
     load_options.rate_given = rate_opt->count() > 0;

@@ -57,7 +57,9 @@ core::Result<std::unique_ptr<MeshSession>> MeshSession::start(const spec::Spec& 
     return core::invalidArgument("cannot create " + options.run_dir + ": " + ec.message());
   }
   std::unique_ptr<MeshSession> s(new MeshSession());
-  s->platform_ = std::make_unique<platform::LocalPlatform>();
+  platform::LocalPlatformOptions po;
+  po.restart = options.restart_pods;
+  s->platform_ = std::make_unique<platform::LocalPlatform>(po);
   control::ControlPlaneOptions co;
   co.admin_port = options.admin_port;
   co.executable = fs::read_symlink("/proc/self/exe", ec).string();

@@ -36,6 +36,7 @@ struct MeshSessionOptions {
   uint16_t admin_port = 0;
   bool handle_signals = false; // SIGINT/SIGTERM stop the control plane
   uint64_t seed = 0;           // every pod's and proxy's randomness; 0: from the clock
+  bool restart_pods = true;    // false: restartPolicy Never (a killed pod stays down)
 };
 
 class MeshSession {

@@ -9,6 +9,7 @@
 
 #include "meshproof/cli/app.h"
 #include "meshproof/cli/mesh_session.h"
+#include "meshproof/cli/validate_support.h"
 #include "meshproof/core/time.h"
 #include "meshproof/load/generator.h"
 #include "meshproof/metrics/exposition.h"
@@ -78,29 +79,6 @@ struct Traffic {
   uint64_t retries = 0;
   std::map<std::string, uint64_t> first_by_version;
 };
-
-// The pods serving `host` (their app label).
-std::vector<platform::PodStatus> podsOf(MeshSession& mesh, const std::string& host) {
-  std::vector<platform::PodStatus> out;
-  for (platform::PodStatus& p : mesh.platform().pods()) {
-    auto app = p.labels.find("app");
-    if (app != p.labels.end() && spec::shortHost(app->second) == spec::shortHost(host)) {
-      out.push_back(std::move(p));
-    }
-  }
-  return out;
-}
-
-// A pod's sidecar /metrics, parsed.
-core::Result<metrics::Exposition> podMetrics(const platform::PodStatus& p) {
-  auto reply = net::httpGet(p.admin_port, "/metrics", std::chrono::seconds(5));
-  auto text = reply ? metrics::parseExposition(reply->body)
-                    : core::Result<metrics::Exposition>(reply.status());
-  if (!text) {
-    return core::unavailable("pod " + p.name + ": " + text.status().message());
-  }
-  return text;
-}
 
 core::Result<Traffic> drive(MeshSession& mesh, const std::string& host, uint64_t requests,
                             uint32_t connections) {
@@ -190,9 +168,8 @@ core::Result<CallerCounts> callerCounts(MeshSession& mesh, const std::string& ho
 core::Status setBehaviour(MeshSession& mesh, const std::string& host,
                           const std::string& behaviour) {
   for (const platform::PodStatus& p : podsOf(mesh, host)) {
-    auto reply = net::httpPost(p.port, "/control/behaviour", behaviour, std::chrono::seconds(5));
-    if (!reply || reply->status != 200) {
-      return core::unavailable("cannot switch pod " + p.name + "'s behaviour");
+    if (auto st = setPodBehaviour(p, behaviour); !st.isOk()) {
+      return st;
     }
   }
   return core::Status::ok();
@@ -323,9 +300,10 @@ int validateRetries(const spec::Spec& spec, const std::vector<std::string>& path
 } // namespace
 
 int validateCommand(const ValidateCommandOptions& options, std::ostream& out, std::ostream& err) {
-  if (options.check != "split" && options.check != "retries") {
-    err << "meshproof validate " << options.check
-        << ": not implemented yet (issue 5; `validate split` and `validate retries` work)\n";
+  if (options.check != "split" && options.check != "retries" && options.check != "breaker" &&
+      options.check != "recovery") {
+    err << "meshproof validate: unknown check \"" << options.check
+        << "\" (split, retries, breaker or recovery)\n";
     return kExitUsage;
   }
   std::optional<PodSpec> loaded = loadPodSpec(options.spec_paths, "meshproof validate", err);
@@ -336,6 +314,12 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
   const spec::Spec& spec = loaded->spec;
   if (options.check == "retries") {
     return validateRetries(spec, paths, options, out, err);
+  }
+  if (options.check == "breaker") {
+    return validateBreaker(spec, paths, options, out, err);
+  }
+  if (options.check == "recovery") {
+    return validateRecovery(spec, paths, options, out, err);
   }
   if (!spec.sprint || !spec.sprint->split) {
     err << "meshproof validate split: the spec has no Sprint with validations.split\n";

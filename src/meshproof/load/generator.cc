@@ -215,6 +215,13 @@ struct Run {
   void record(int status, std::string_view version, core::MonoTime intended, core::MonoTime sent,
               core::MonoTime answered) {
     ++done;
+    if (options.timeline_bucket > core::Duration::zero()) {
+      const auto i = static_cast<size_t>((intended - start) / options.timeline_bucket);
+      if (i >= result.timeline.size()) {
+        result.timeline.resize(i + 1);
+      }
+      ++(status == 0 || status >= 500 ? result.timeline[i].failed : result.timeline[i].ok);
+    }
     if (intended < warm_end) {
       return;
     }
@@ -429,7 +436,8 @@ core::Result<LoadResult> runLoad(const LoadOptions& options, core::Clock& clock,
 
   run.result.connections = options.connections;
   run.result.intended_rate = options.rate;
-  run.result.start_time = core::formatIso8601(clock.wallNow());
+  run.result.started_at = clock.wallNow();
+  run.result.start_time = core::formatIso8601(run.result.started_at);
   run.start = clock.monotonicNow();
   run.warm_end = run.start + options.warmup;
   if (options.duration) {

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "meshproof/core/clock.h"
 #include "meshproof/core/result.h"
@@ -45,8 +46,17 @@ struct LoadOptions {
   core::Duration warmup{}; // results from the first `warmup` are not recorded
   core::Duration timeout = std::chrono::seconds(30);  // per request
   std::string version_header = "x-meshproof-version"; // counted per value
+  // When positive, every request is also counted in a time series of buckets of this width, by
+  // its intended send time from the start (warm-up included): LoadResult::timeline.
+  core::Duration timeline_bucket{};
   // Called about once a second while running (for a progress line).
   std::function<void(uint64_t done, double elapsed_seconds)> progress;
+};
+
+// Requests of one timeline bucket: failed = no response or a 5xx (what a success rate counts).
+struct TimelineBucket {
+  uint64_t ok = 0;
+  uint64_t failed = 0;
 };
 
 struct LoadResult {
@@ -62,6 +72,8 @@ struct LoadResult {
   bool load_invalid = false; // open loop below 95 % of the intended rate
   uint32_t connections = 0;
   std::string start_time; // ISO 8601 UTC
+  core::WallTime started_at{};
+  std::vector<TimelineBucket> timeline; // see LoadOptions::timeline_bucket
 };
 
 // Validates the options (rate >= 0 and finite, a positive duration or request count, at least one

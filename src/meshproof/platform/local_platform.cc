@@ -294,7 +294,7 @@ void LocalPlatform::Impl::reap(Proc& p, Clock::time_point now) {
   p.status.admin_port = 0;
   p.status.last_exit = describeExit(status);
   p.kill_deadline.reset();
-  if (stopping) {
+  if (stopping || !options.restart) {
     p.status.phase = PodPhase::Stopped;
   } else {
     p.status.phase = PodPhase::Backoff;

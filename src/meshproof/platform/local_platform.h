@@ -17,6 +17,9 @@ namespace meshproof::platform {
 
 struct LocalPlatformOptions {
   RestartBackoff::Policy backoff;
+  // Kubernetes' restartPolicy: Always (true) or Never (false: a pod that exits stays Stopped; what
+  // the recovery validation's positive control runs).
+  bool restart = true;
   core::Duration probe_interval = std::chrono::milliseconds(100); // until ready
   core::Duration ready_probe_interval = std::chrono::seconds(1);  // once ready
   // A probe that gets no answer in time fails (Kubernetes' default timeoutSeconds is 1 s too; a

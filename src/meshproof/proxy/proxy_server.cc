@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "meshproof/core/random.h"
+#include "meshproof/core/time.h"
 #include "meshproof/metrics/envoy_stats.h"
 #include "meshproof/metrics/istio_metrics.h"
 #include "meshproof/net/asio.h"
@@ -253,6 +254,7 @@ struct ProxyServer::Impl {
   Response adminResponse(const Request& req);
   Response postFault(const Request& req);
   nlohmann::json configDump() const;
+  nlohmann::json outlierEvents() const;
   EndpointPtr pickHost(Cluster& c, const std::set<std::string>& tried);
   Response localReply(const Request& req, unsigned status, const std::string& body);
   void record(const Request& req, const Response& res, const RequestLog& log, core::MonoTime start);
@@ -602,6 +604,9 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
   upstream.set("x-meshproof-source-workload", options.workload);
   upstream.set("x-meshproof-source-app", options.app);
   upstream.set("x-meshproof-source-version", options.version);
+  if (!options.pod.empty()) {
+    upstream.set("x-meshproof-source-pod", options.pod);
+  }
   if (timeout) {
     upstream.set("x-envoy-expected-rq-timeout-ms", std::to_string(core::toMillis(*timeout)));
   } else {
@@ -1255,6 +1260,40 @@ nlohmann::json ProxyServer::Impl::configDump() const {
   return out;
 }
 
+nlohmann::json ProxyServer::Impl::outlierEvents() const {
+  // Events carry monotonic times; the wall time is derived once, so their order is kept.
+  const core::WallTime wall_now = clock.wallNow();
+  const core::MonoTime mono_now = clock.monotonicNow();
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, c] : clusters) {
+    if (!c->outlier) {
+      continue;
+    }
+    nlohmann::json list = nlohmann::json::array();
+    for (const OutlierEvent& e : c->outlier->events()) {
+      const auto wall =
+          wall_now - std::chrono::duration_cast<core::WallTime::duration>(mono_now - e.at);
+      nlohmann::json j{
+          {"kind", e.kind == OutlierEvent::Kind::Ejected     ? "ejected"
+                   : e.kind == OutlierEvent::Kind::Unejected ? "unejected"
+                                                             : "overflow"},
+          {"host", e.host},
+          {"time", core::formatIso8601(wall)},
+          {"unixMs",
+           std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count()}};
+      if (e.kind != OutlierEvent::Kind::Unejected) {
+        j["reason"] = ejectionReasonName(e.reason);
+      }
+      if (e.kind == OutlierEvent::Kind::Ejected) {
+        j["ejectionTimeMs"] = core::toMillis(e.ejection_time);
+      }
+      list.push_back(std::move(j));
+    }
+    out[c->name] = std::move(list);
+  }
+  return {{"clusters", out}};
+}
+
 Response ProxyServer::Impl::adminResponse(const Request& req) {
   const std::string target(req.target());
   const bool mutating = req.method() == http::verb::post || req.method() == http::verb::put ||
@@ -1296,6 +1335,8 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
     return jsonReply(req, http::status::ok, configDump());
   } else if (target == "/faults") {
     return jsonReply(req, http::status::ok, configDump()["faults"]);
+  } else if (target == "/outlier_events") {
+    return jsonReply(req, http::status::ok, outlierEvents());
   } else if (target == "/clusters") {
     std::string body;
     for (const auto& [key, c] : clusters) {
@@ -1308,7 +1349,8 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
     res.body() = body;
   } else {
     res.result(http::status::not_found);
-    res.body() = "unknown admin path; try /metrics, /ready, /clusters, /config_dump, /faults\n";
+    res.body() = "unknown admin path; try /metrics, /ready, /clusters, /config_dump, /faults, "
+                 "/outlier_events\n";
   }
   return res;
 }

@@ -11,7 +11,8 @@
 // in-process sidecar). Endpoints come from ServiceEntries (a user's own running services) and, for
 // Workload hosts, from the control plane, which pushes them at run time (PUT /config). One worker
 // thread, keep-alive on both sides. Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump,
-// /clusters, /faults; POST /faults
+// /clusters, /faults, /outlier_events (every ejection, return and overflow of every cluster, with
+// ISO 8601 times: what Envoy's outlier event log records); POST /faults
 // ({"host", "delay": {"fixedDelay", "percentage"}, "abort": {"httpStatus", "percentage"}}) sets a
 // fault on every route of a host at run time (what chaos uses); DELETE /faults/ID clears it.
 // PUT /config ({"generation": N, "endpoints": {"service-b": [{"address", "port", "labels",
@@ -58,6 +59,7 @@ struct ProxyOptions {
   std::string workload = "istio-ingressgateway";
   std::string app = "istio-ingressgateway";
   std::string version = "unknown";
+  std::string pod; // sidecar: the pod's name, sent upstream as x-meshproof-source-pod
 };
 
 struct Listener {

@@ -1,6 +1,7 @@
 #include "meshproof/workload/pod.h"
 
 #include <charconv>
+#include <deque>
 #include <thread>
 #include <unordered_map>
 
@@ -71,6 +72,17 @@ struct Pod::Impl {
   // Requests by x-envoy-attempt-count: a split is judged on first attempts only.
   metrics::Counter* first_attempts = nullptr;
   metrics::Counter* retries = nullptr;
+  // The last kServedLog requests served, oldest first (GET /control/served).
+  struct Served {
+    uint64_t seq;
+    int64_t unix_ms;
+    std::string source_pod; // x-meshproof-source-pod: which client proxy sent it
+    unsigned status;
+    uint64_t attempt;
+  };
+  static constexpr size_t kServedLog = 8192;
+  std::deque<Served> served;
+  uint64_t served_total = 0;
 
   awaitable<void> accept();
   awaitable<void> session(tcp::socket socket);
@@ -260,9 +272,21 @@ awaitable<CallResult> Pod::Impl::call(const spec::Call& c, const Request& inboun
 Response Pod::Impl::control(const Request& req) {
   Response res{http::status::ok, req.version()};
   res.set(http::field::content_type, "application/json");
+  if (req.target() == "/control/served" && req.method() == http::verb::get) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const Served& s : served) {
+      list.push_back({{"seq", s.seq},
+                      {"unixMs", s.unix_ms},
+                      {"source", s.source_pod},
+                      {"status", s.status},
+                      {"attempt", s.attempt}});
+    }
+    res.body() = nlohmann::json{{"total", served_total}, {"entries", list}}.dump() + "\n";
+    return res;
+  }
   if (req.target() != "/control/behaviour") {
     res.result(http::status::not_found);
-    res.body() = R"({"error": "unknown control path; try /control/behaviour"})";
+    res.body() = R"({"error": "unknown control path; try /control/behaviour, /control/served"})";
     return res;
   }
   if (req.method() == http::verb::post) {
@@ -309,6 +333,19 @@ void Pod::Impl::record(const Request& req, const Response& res, core::MonoTime s
   l.connection_security_policy = "none";
   auto attempt = req.find("x-envoy-attempt-count");
   (attempt == req.end() || attempt->value() == "1" ? first_attempts : retries)->inc();
+  uint64_t attempt_number = 1;
+  if (attempt != req.end()) {
+    const auto v = attempt->value();
+    std::from_chars(v.data(), v.data() + v.size(), attempt_number);
+  }
+  if (served.size() == kServedLog) {
+    served.pop_front();
+  }
+  served.push_back(
+      {++served_total,
+       std::chrono::duration_cast<std::chrono::milliseconds>(clock.wallNow().time_since_epoch())
+           .count(),
+       header(req, "x-meshproof-source-pod"), res.result_int(), attempt_number});
   const std::string key = l.response_code + '|' + l.source_workload + '|' + l.source_version;
   auto it = series.find(key);
   if (it == series.end()) {
@@ -347,6 +384,7 @@ core::Result<std::unique_ptr<Pod>> Pod::create(const spec::Spec& spec, PodOption
   po.seed = impl->random.next();
   po.workload = workload->meta.name;
   po.app = workload->app;
+  po.pod = impl->options.pod;
   po.version = workload->version;
   auto sidecar = proxy::ProxyServer::create(spec, po, clock);
   if (!sidecar) {

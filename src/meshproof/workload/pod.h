@@ -11,7 +11,9 @@
 //                                          -> service-c-1/v1" (several calls: "[x, y]")
 // A failed call (no answer, or 5xx) makes the request answer with that status (502 with no answer).
 // Every inbound request is recorded with reporter="destination" on the sidecar's /metrics.
-// Control (on the app port, not routed by the mesh): GET/POST /control/behaviour (behaviour.h).
+// Control (on the app port, not routed by the mesh): GET/POST /control/behaviour (behaviour.h);
+// GET /control/served: the last 8192 requests served (seq, unixMs, source pod from
+// x-meshproof-source-pod, status, attempt), what the breaker validation counts.
 //
 // Thread-safety: create() and the accessors from any thread; run() blocks until stop(), callable
 // from any thread and from SIGINT/SIGTERM.
