@@ -2,6 +2,8 @@
 // and the checkpoint vector of evidence-ledger.md §2.5 (§9 tests 4-5).
 #include "meshproof/evidence/note.h"
 
+#include "meshproof/evidence/dsse.h"
+
 #include <gtest/gtest.h>
 
 namespace meshproof::evidence {
@@ -144,6 +146,43 @@ TEST(Base64, RoundTripsAndIsStrict) {
   EXPECT_FALSE(fromBase64("Zm9vYmF").has_value());
   EXPECT_FALSE(fromBase64("Zm9=YmFy").has_value());
   EXPECT_FALSE(fromBase64("Zh==").has_value()); // non-zero bits under the padding
+}
+
+} // namespace
+} // namespace meshproof::evidence
+
+namespace meshproof::evidence {
+namespace {
+
+// secure-systems-lab/dsse: protocol.md's PAE example and testvectors (key A = RFC 8032 test 1).
+TEST(Dsse, PaeAndTheSignatureVector) {
+  EXPECT_EQ(pae("http://example.com/HelloWorld", "hello world"),
+            "DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+  EXPECT_EQ(pae("", ""), "DSSEv1 0  0 ");
+  const std::string type = "application/vnd.in-toto+json";
+  const std::string payload = "{\"_type\":\"https://in-toto.io/Statement/v1\"}";
+  EXPECT_EQ(toHex(pae(type, payload)),
+            "445353457631203238206170706c69636174696f6e2f766e642e696e2d746f746f2b6a736f6e203433"
+            "207b225f74797065223a2268747470733a2f2f696e2d746f746f2e696f2f53746174656d656e742f76"
+            "31227d");
+  auto signer = signerFromSeed(
+      "dsse-test", *fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
+  ASSERT_TRUE(signer.isOk());
+  auto env = dsseSign(type, payload, *signer);
+  ASSERT_TRUE(env.isOk());
+  EXPECT_NE(
+      env->find("\"sig\":\"2WAfaHm5jluo0w+0rk8uVkluELJYWjSmU9x7EUzx+AyteDGJ4/nqyJXfmAUVFIAoQaf"
+                "Wm7AxBZNw5M9ixNHiCA==\""),
+      std::string::npos)
+      << *env;
+  auto opened = dsseVerify(*env, {verifierOf(*signer)});
+  ASSERT_TRUE(opened.isOk()) << opened.status().message();
+  EXPECT_EQ(opened->payload, payload);
+  // The same signature under another payload type must not verify.
+  std::string swapped = *env;
+  swapped.replace(swapped.find(type), type.size(), "application/vnd.in-toto.other+json");
+  EXPECT_FALSE(dsseVerify(swapped, {verifierOf(*signer)}).isOk());
+  EXPECT_FALSE(dsseVerify(*env, {}).isOk());
 }
 
 } // namespace
