@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "meshproof/cli/chaos_command.h"
 #include "meshproof/cli/evidence_command.h"
 #include "meshproof/cli/lint_command.h"
 #include "meshproof/cli/load_command.h"
@@ -172,20 +173,47 @@ int run(int argc, char** argv) {
   auto* chaos_cmd = app.add_subcommand(
       "chaos", "Run one chaos experiment with steady-state checks and rollback: latency | kill | "
                "run EXPERIMENT");
-  std::vector<std::string> chaos_args;
-  chaos_cmd->add_option("ARGS", chaos_args, "latency|kill ... | run EXPERIMENT")->required();
+  ChaosCommandOptions chaos_options;
+  chaos_cmd->add_option("ARGS", chaos_options.args, "latency | kill | run EXPERIMENT | plan")
+      ->required();
   addSpecOption(chaos_cmd, spec_paths);
-  pending.push_back({chaos_cmd, "issue 6 (chaos engine)"});
+  chaos_cmd->add_option("--target", chaos_options.target, "latency, kill: the host");
+  chaos_cmd->add_option("--delay", chaos_options.delay, "latency: the fixed delay (200ms)");
+  chaos_cmd->add_option("--percentage", chaos_options.percentage,
+                        "latency: share of requests delayed, 0-100 (100)");
+  chaos_cmd->add_option("--duration", chaos_options.duration, "How long the fault lasts (20s)");
+  chaos_cmd->add_option("--version", chaos_options.version, "kill: only pods of this version");
+  chaos_cmd->add_option("--mode", chaos_options.mode, "kill: one | fixed | percent (one)");
+  chaos_cmd->add_option("--value", chaos_options.value, "kill: the count or percent");
+  chaos_cmd->add_option("--signal", chaos_options.signal, "kill: SIGKILL | SIGTERM (SIGKILL)");
+  chaos_cmd->add_option("--grace", chaos_options.grace, "kill: SIGTERM's grace period (0s)");
+  chaos_cmd->add_option("--seed", chaos_options.seed,
+                        "Pod choice and the mesh's randomness (default: the Sprint's chaos seed)");
+  chaos_cmd->add_option("--rate", chaos_options.rate, "Steady traffic, requests per second (50)");
+  chaos_cmd->add_option("--journal", chaos_options.journal,
+                        "Write the journal here (one experiment)");
+  chaos_cmd->add_option("--evidence", chaos_options.evidence,
+                        "Record the journals in this evidence directory's ledger");
+  chaos_cmd->add_option("--linger", chaos_options.linger,
+                        "Keep the mesh up this long afterwards, for inspection (0s)");
+  chaos_cmd->add_option("--run-dir", chaos_options.run_dir,
+                        "Journals and the crash marker go here (.meshproof)");
+  chaos_cmd->add_flag("--json", chaos_options.json, "Print the journal(s) as JSON");
 
   // schedule
   auto* schedule_cmd = app.add_subcommand(
       "schedule", "Chaos every 4h, reports every 12h, evidence always (the sprint's schedule)");
   addSpecOption(schedule_cmd, spec_paths);
-  bool once = false;
-  std::string for_duration;
-  schedule_cmd->add_flag("--once", once, "One chaos run and one report, then exit");
-  schedule_cmd->add_option("--for", for_duration, "Run for this long, e.g. 24h");
-  pending.push_back({schedule_cmd, "issue 6 (chaos engine)"});
+  ScheduleCommandOptions schedule_options;
+  schedule_cmd->add_flag("--once", schedule_options.once,
+                         "One chaos run and one report, then exit");
+  schedule_cmd->add_option("--for", schedule_options.for_duration,
+                           "Run for this long, e.g. 24h (default: until Ctrl-C)");
+  schedule_cmd->add_option("--evidence", schedule_options.evidence,
+                           "The sprint's evidence directory (default evidence/<sprint>)");
+  schedule_cmd->add_option("--run-dir", schedule_options.run_dir, "Journals go here (.meshproof)");
+  schedule_cmd->add_option("--seed", schedule_options.seed, "Seed (default: the Sprint's)");
+  schedule_cmd->add_option("--rate", schedule_options.rate, "Steady traffic, requests/s (50)");
 
   // evidence
   auto* evidence_cmd = app.add_subcommand(
@@ -258,6 +286,14 @@ int run(int argc, char** argv) {
   if (validate_cmd->parsed()) {
     validate_options.spec_paths = spec_paths;
     return validateCommand(validate_options, std::cout, std::cerr);
+  }
+  if (schedule_cmd->parsed()) {
+    schedule_options.spec_paths = spec_paths;
+    return scheduleCommand(schedule_options, std::cout, std::cerr);
+  }
+  if (chaos_cmd->parsed()) {
+    chaos_options.spec_paths = spec_paths;
+    return chaosCommand(chaos_options, std::cout, std::cerr);
   }
   if (evidence_cmd->parsed()) {
     return evidenceCommand(evidence_options, std::cout, std::cerr);

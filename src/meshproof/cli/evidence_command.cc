@@ -30,10 +30,14 @@ std::string home() {
   return envOr("HOME", "/root");
 }
 
+} // namespace
+
 std::string keyDir() {
   return envOr("MESHPROOF_KEY_DIR",
                envOr("XDG_CONFIG_HOME", home() + "/.config") + "/meshproof/keys");
 }
+
+namespace {
 
 std::string sprintOf(const std::string& dir) {
   return fs::absolute(dir).lexically_normal().filename().string();
@@ -56,7 +60,8 @@ std::string trim(std::string s) {
   return s;
 }
 
-// The signing key for `sprint`: read from `path`, or created there (0600) with its .pub.
+} // namespace
+
 core::Result<evidence::Signer> loadOrCreateKey(const std::string& path, const std::string& sprint,
                                                std::ostream& err) {
   const std::string name = evidence::originOf(sprint);
@@ -101,6 +106,8 @@ core::Result<evidence::Signer> loadOrCreateKey(const std::string& path, const st
       << "; its verifier key is " << fs::path(path).replace_extension(".pub").string() << '\n';
   return s;
 }
+
+namespace {
 
 // Verifier keys from --vkey (keys or files of keys, one per line), or the sprint key's .pub.
 core::Result<std::vector<evidence::Verifier>> loadVerifiers(const EvidenceCommandOptions& o,

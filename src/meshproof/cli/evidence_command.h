@@ -16,6 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "meshproof/core/result.h"
+#include "meshproof/evidence/note.h"
+
 namespace meshproof::cli {
 
 struct EvidenceCommandOptions {
@@ -30,6 +33,14 @@ struct EvidenceCommandOptions {
   bool strict = false;
   bool no_state = false;
 };
+
+// Where signing keys are kept: $MESHPROOF_KEY_DIR, else $XDG_CONFIG_HOME/meshproof/keys, else
+// ~/.config/meshproof/keys.
+std::string keyDir();
+// The signing key for `sprint`: read from `path`, or created there (mode 0600) with its .pub
+// beside it (said on `err`). Errors name the file.
+core::Result<evidence::Signer> loadOrCreateKey(const std::string& path, const std::string& sprint,
+                                               std::ostream& err);
 
 int evidenceCommand(const EvidenceCommandOptions& options, std::ostream& out, std::ostream& err);
 

@@ -91,4 +91,14 @@ uint64_t Histogram::quantile(double q) const {
   return max_;
 }
 
+uint64_t Histogram::countAtOrAbove(uint64_t ns) const {
+  uint64_t n = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if ((lowerBound(i) + upperBound(i) - 1) / 2 >= ns) {
+      n += buckets_[i];
+    }
+  }
+  return n;
+}
+
 } // namespace meshproof::load

@@ -32,6 +32,8 @@ public:
   // The value at quantile q in [0, 1] (0.99 for p99): the midpoint of the bucket holding the
   // ceil(q * count)-th value, clamped to [min, max]. 0 when empty.
   uint64_t quantile(double q) const;
+  // Values recorded at or above `ns` (to bucket precision: a bucket counts when its midpoint is).
+  uint64_t countAtOrAbove(uint64_t ns) const;
 
 private:
   static size_t index(uint64_t ns);

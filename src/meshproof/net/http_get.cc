@@ -58,4 +58,9 @@ core::Result<HttpReply> httpPost(uint16_t port, const std::string& target, const
   return call(http::verb::post, port, target, body, timeout);
 }
 
+core::Result<HttpReply> httpDelete(uint16_t port, const std::string& target,
+                                   core::Duration timeout) {
+  return call(http::verb::delete_, port, target, "", timeout);
+}
+
 } // namespace meshproof::net

@@ -20,5 +20,8 @@ core::Result<HttpReply> httpGet(uint16_t port, const std::string& target, core::
 // POST a JSON body to http://127.0.0.1:port/target.
 core::Result<HttpReply> httpPost(uint16_t port, const std::string& target, const std::string& body,
                                  core::Duration timeout);
+// DELETE http://127.0.0.1:port/target.
+core::Result<HttpReply> httpDelete(uint16_t port, const std::string& target,
+                                   core::Duration timeout);
 
 } // namespace meshproof::net

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "meshproof/core/cron.h"
 #include "meshproof/spec/kinds.h"
 
 namespace meshproof::spec::detail {
@@ -239,6 +240,15 @@ void readSprint(const Node& spec, ObjectMeta meta, Spec& out) {
     if (auto sched = cm.get("schedule")) {
       MapReader sm(*sched);
       readDuration(sm, "interval", s.chaos_interval, 1s);
+      if (auto c = sm.get("cron")) {
+        if (auto text = c->asString()) {
+          if (auto cron = core::Cron::parse(*text); !cron) {
+            c->error(cron.status().message());
+          } else {
+            s.chaos_cron = *text;
+          }
+        }
+      }
       if (auto c = sm.get("concurrencyPolicy")) {
         if (auto p = c->asString()) {
           if (*p != "Forbid" && *p != "Allow") {

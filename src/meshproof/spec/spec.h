@@ -387,6 +387,7 @@ struct Sprint {
   std::optional<BreakerValidation> breaker;
   std::optional<RecoveryValidation> recovery;
   Duration chaos_interval = 4h;
+  std::string chaos_cron; // five-field cron (UTC); when set it replaces chaos_interval
   std::string chaos_concurrency = "Forbid"; // Forbid | Allow
   uint64_t chaos_seed = 0;
   std::vector<ChaosExperiment> experiments;

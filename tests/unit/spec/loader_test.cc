@@ -426,3 +426,35 @@ TEST_F(SpecFiles, MissingPathAndEmptyDirectoryAreErrors) {
 
 } // namespace
 } // namespace meshproof::spec
+
+namespace meshproof::spec {
+namespace {
+
+using testing::defaultText;
+using testing::dump;
+using testing::lineOf;
+using testing::loadText;
+using testing::replaceOnce;
+
+TEST(Loader, ChaosCronIsReadAndABadOneNamesItsLine) {
+  const std::string good = replaceOnce(defaultText(), "      interval: 4h\n",
+                                       "      interval: 4h\n      cron: \"0 */4 * * *\"\n");
+  LoadResult r = loadText(good);
+  ASSERT_TRUE(r.ok()) << dump(r.diagnostics);
+  EXPECT_EQ(r.spec->sprint->chaos_cron, "0 */4 * * *");
+  const std::string bad = replaceOnce(defaultText(), "      interval: 4h\n",
+                                      "      interval: 4h\n      cron: \"0 25 * * *\"\n");
+  r = loadText(bad);
+  EXPECT_FALSE(r.ok());
+  bool found = false;
+  for (const Diagnostic& d : r.diagnostics) {
+    if (d.severity == Severity::Error && d.message.find("hour") != std::string::npos) {
+      found = true;
+      EXPECT_EQ(d.location.line, lineOf(bad, "cron:"));
+    }
+  }
+  EXPECT_TRUE(found) << dump(r.diagnostics);
+}
+
+} // namespace
+} // namespace meshproof::spec

@@ -1,0 +1,633 @@
+#include "meshproof/cli/chaos_command.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <ostream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "meshproof/chaos/engine.h"
+#include "meshproof/chaos/probe.h"
+#include "meshproof/chaos/scheduler.h"
+#include "meshproof/cli/app.h"
+#include "meshproof/cli/evidence_command.h"
+#include "meshproof/cli/validate_support.h"
+#include "meshproof/core/duration.h"
+#include "meshproof/core/time.h"
+#include "meshproof/evidence/ledger.h"
+#include "meshproof/evidence/verify.h"
+#include "meshproof/net/http_get.h"
+
+namespace meshproof::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void onSignal(int) {
+  g_interrupted.store(true);
+}
+
+// The local mesh as chaos sees it: faults through the control plane's API, kills through the
+// platform, steady state from the gateway's metrics; traffic restarted per probe window so latency
+// fidelity is measured per phase.
+class MeshTarget final : public chaos::ChaosTarget {
+public:
+  MeshTarget(MeshSession& mesh, double rate) : mesh_(mesh), rate_(rate) { startLoad(); }
+  ~MeshTarget() override { (void)load_->stop(); }
+
+  core::Result<std::string> addLatency(const std::string& host, core::Duration delay,
+                                       double percentage) override {
+    const std::string body =
+        nlohmann::json{
+            {"host", host},
+            {"delay", {{"fixedDelay", core::formatDuration(delay)}, {"percentage", percentage}}}}
+            .dump();
+    auto reply = net::httpPost(mesh_.plane().adminPort(), "/faults", body, 5s);
+    if (!reply || reply->status != 201) {
+      return core::unavailable("the control plane refused the fault: " +
+                               (reply ? reply->body : reply.status().message()));
+    }
+    auto id = nlohmann::json::parse(reply->body, nullptr, false);
+    if (id.is_discarded() || !id.contains("id")) {
+      return core::unavailable("the control plane's reply has no fault id");
+    }
+    // Wait until every proxy runs the generation that has it.
+    if (!waitAcked(id.value("generation", uint64_t{0}))) {
+      return core::unavailable("not every proxy acknowledged the fault within 10 s");
+    }
+    fault_active_ = true;
+    return id["id"].get<std::string>();
+  }
+
+  core::Status removeFault(const std::string& id) override {
+    auto reply = net::httpDelete(mesh_.plane().adminPort(), "/faults/" + id, 5s);
+    if (!reply || reply->status != 200) {
+      return core::unavailable("the control plane did not remove " + id);
+    }
+    auto j = nlohmann::json::parse(reply->body, nullptr, false);
+    fault_active_ = false;
+    if (!waitAcked(j.is_discarded() ? 0 : j.value("generation", uint64_t{0}))) {
+      return core::unavailable("not every proxy acknowledged the fault's removal within 10 s");
+    }
+    return core::Status::ok();
+  }
+
+  std::vector<platform::PodStatus> pods() override { return mesh_.platform().pods(); }
+
+  core::Status killPod(const std::string& pod, platform::KillMode mode,
+                       core::Duration grace) override {
+    return mesh_.platform().kill(pod, mode, grace);
+  }
+
+  core::Result<chaos::SteadyState> probe() override {
+    auto reply = net::httpGet(mesh_.plane().gatewayAdminPort(), "/metrics", 5s);
+    auto parsed = reply ? metrics::parseExposition(reply->body)
+                        : core::Result<metrics::Exposition>(reply.status());
+    if (!parsed) {
+      return parsed.status();
+    }
+    const chaos::ProxyCounters now = chaos::proxyCounters(*parsed);
+    const chaos::SteadyState s = chaos::steadyStateBetween(last_, now);
+    last_ = now;
+    // The client's view of the window, by phase.
+    auto window = load_->stop();
+    if (window) {
+      (fault_active_ ? during_ : before_).merge(window->latency);
+    }
+    startLoad();
+    return s;
+  }
+
+  bool sleep(core::Duration d) override {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) {
+      if (g_interrupted.load()) {
+        return false;
+      }
+      std::this_thread::sleep_for(std::min<core::Duration>(
+          50ms,
+          std::chrono::duration_cast<core::Duration>(until - std::chrono::steady_clock::now())));
+    }
+    return !g_interrupted.load();
+  }
+
+  // Latency at the ingress without and with the fault.
+  nlohmann::ordered_json fidelity(core::Duration delay) const {
+    const double base = static_cast<double>(before_.quantile(0.5)) / 1e6;
+    const double with = static_cast<double>(during_.quantile(0.5)) / 1e6;
+    const uint64_t threshold = before_.quantile(0.5) + static_cast<uint64_t>(delay.count() / 2);
+    const double delayed = during_.count() == 0
+                               ? 0
+                               : static_cast<double>(during_.countAtOrAbove(threshold)) /
+                                     static_cast<double>(during_.count());
+    return {{"baselineMedianMs", base},
+            {"faultMedianMs", with},
+            {"addedMedianMs", with - base},
+            {"requestsWithFault", during_.count()},
+            {"delayedShare", delayed},
+            {"delayedThresholdMs", static_cast<double>(threshold) / 1e6}};
+  }
+
+  void resetPhases() {
+    before_ = {};
+    during_ = {};
+  }
+
+private:
+  void startLoad() {
+    load::LoadOptions lo;
+    // Enough connections that a delayed request never holds up the next one (open loop: latency
+    // counts from the intended send time, so a queue would be measured as added delay).
+    lo.connections = 64;
+    lo.rate = rate_;
+    lo.timeout = 30s;
+    load_ = std::make_unique<BackgroundLoad>(mesh_, lo);
+  }
+
+  bool waitAcked(uint64_t generation) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto reply = net::httpGet(mesh_.plane().adminPort(), "/config_dump", 5s);
+      auto j = reply ? nlohmann::json::parse(reply->body, nullptr, false) : nlohmann::json();
+      if (!j.is_discarded() && j.contains("proxies")) {
+        bool all = true;
+        for (const auto& [name, p] : j["proxies"].items()) {
+          all = all && p.value("generation", uint64_t{0}) >= generation;
+        }
+        if (all) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  MeshSession& mesh_;
+  double rate_;
+  std::unique_ptr<BackgroundLoad> load_;
+  chaos::ProxyCounters last_;
+  bool fault_active_ = false;
+  load::Histogram before_;
+  load::Histogram during_;
+};
+
+core::Result<spec::ChaosExperiment> adHoc(const ChaosCommandOptions& o) {
+  spec::ChaosExperiment e;
+  const std::string& kind = o.args[0];
+  if (o.target.empty()) {
+    return core::invalidArgument("--target HOST is required");
+  }
+  e.target = o.target;
+  auto duration = core::parseDuration(o.duration);
+  if (!duration || *duration <= core::Duration::zero()) {
+    return core::invalidArgument("--duration must be a positive duration such as 20s");
+  }
+  e.duration = *duration;
+  if (kind == "latency") {
+    e.type = spec::ChaosExperiment::Type::Latency;
+    e.name = "latency-" + o.target;
+    auto delay = core::parseDuration(o.delay);
+    if (!delay || *delay < 1ms) {
+      return core::invalidArgument("--delay must be a duration of at least 1ms");
+    }
+    if (!(o.percentage >= 0 && o.percentage <= 100)) {
+      return core::invalidArgument("--percentage must be within 0-100");
+    }
+    e.fixed_delay = *delay;
+    e.percentage = o.percentage;
+  } else {
+    e.type = spec::ChaosExperiment::Type::PodKill;
+    e.name = "kill-" + o.target;
+    if (o.mode != "one" && o.mode != "fixed" && o.mode != "percent") {
+      return core::invalidArgument("--mode must be one, fixed or percent");
+    }
+    if (o.signal != "SIGKILL" && o.signal != "SIGTERM") {
+      return core::invalidArgument("--signal must be SIGKILL or SIGTERM");
+    }
+    auto grace = core::parseDuration(o.grace);
+    if (!grace) {
+      return core::invalidArgument("--grace must be a duration");
+    }
+    e.version = o.version;
+    e.mode = o.mode;
+    e.value = o.value;
+    e.signal = o.signal;
+    e.grace = *grace;
+  }
+  return e;
+}
+
+std::string safeName(std::string s) {
+  for (char& c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      c = '-';
+    }
+  }
+  return s;
+}
+
+struct PlanRun {
+  std::vector<nlohmann::ordered_json> journals;
+  int exit_code = kExitOk;
+};
+
+// Runs `plan` on the running mesh, one experiment after the other, each journal written under
+// run_dir/chaos/ (or to `journal` when the plan has one experiment).
+PlanRun runPlan(MeshSession& mesh, MeshTarget& target,
+                const std::vector<spec::ChaosExperiment>& plan, const chaos::EngineOptions& eo,
+                const std::string& run_dir, const std::string& journal, std::string& crashed_before,
+                std::ostream& err) {
+  const char* const cmd = "meshproof chaos: ";
+  std::error_code ec;
+  const fs::path marker = fs::path(run_dir) / "chaos-active.json";
+  fs::create_directories(run_dir, ec);
+  PlanRun result;
+  for (const spec::ChaosExperiment& e : plan) {
+    {
+      std::ofstream m(marker);
+      m << nlohmann::json{{"pid", ::getpid()},
+                          {"experiment", e.name},
+                          {"start", core::formatIso8601(core::RealClock::instance().wallNow())}}
+               .dump()
+        << '\n';
+    }
+    err << cmd << e.name << ": running (" << core::formatDuration(e.duration) << ")\n";
+    target.resetPhases();
+    nlohmann::ordered_json j =
+        chaos::runExperiment(e, target, eo, core::RealClock::instance(), &g_interrupted);
+    fs::remove(marker, ec);
+    if (!crashed_before.empty()) {
+      j["previousRunCrashed"] = {{"marker", crashed_before},
+                                 {"cleanup", "nothing left: that run's mesh died with it"}};
+      crashed_before.clear();
+    }
+    if (e.type == spec::ChaosExperiment::Type::Latency && !j["run"].empty()) {
+      j["fidelity"] = target.fidelity(e.fixed_delay);
+    }
+    // What every proxy runs after the rollback: no fault left anywhere.
+    auto dump = net::httpGet(mesh.plane().adminPort(), "/config_dump", 5s);
+    auto cd = dump ? nlohmann::json::parse(dump->body, nullptr, false) : nlohmann::json();
+    size_t proxies = 0;
+    size_t faults_left = 0;
+    if (!cd.is_discarded() && cd.contains("proxies")) {
+      for (const auto& [name, p] : cd["proxies"].items()) {
+        auto pd = net::httpGet(static_cast<uint16_t>(p.value("adminPort", 0)), "/config_dump", 5s);
+        auto pj = pd ? nlohmann::json::parse(pd->body, nullptr, false) : nlohmann::json();
+        ++proxies;
+        if (pj.is_discarded() || !pj.contains("faults")) {
+          continue;
+        }
+        faults_left += pj["faults"].size();
+      }
+    }
+    j["afterRollback"] = {{"proxiesChecked", proxies}, {"faultsLeft", faults_left}};
+    const std::string status = j["status"].get<std::string>();
+    err << cmd << e.name << ": " << status << (j["deviated"].get<bool>() ? " (deviated)" : "")
+        << '\n';
+    if (status == "interrupted") {
+      result.exit_code = 130;
+    } else if (status != "completed" && result.exit_code == kExitOk) {
+      result.exit_code = kExitCheckFailed;
+    }
+    const std::string path =
+        !journal.empty() && plan.size() == 1
+            ? journal
+            : (fs::path(run_dir) / "chaos" /
+               (safeName(e.name) + "-" + safeName(j["start"].get<std::string>()) + ".json"))
+                  .string();
+    fs::create_directories(
+        fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path(), ec);
+    {
+      std::ofstream f(path, std::ios::trunc);
+      f << j.dump(2) << '\n';
+    }
+    j["journalPath"] = path;
+    result.journals.push_back(j);
+    if (g_interrupted.load()) {
+      break;
+    }
+  }
+  return result;
+}
+
+// Records artifacts in the ledger of `dir` (one group commit), with the sprint's signing key
+// (created on first use, as `meshproof evidence add` does); the problem, if any.
+core::Status recordEvidence(const std::string& dir, std::vector<evidence::NewArtifact> batch,
+                            std::ostream& err) {
+  const std::string sprint = fs::absolute(dir).lexically_normal().filename().string();
+  auto signer = loadOrCreateKey(keyDir() + "/" + sprint + ".key", sprint, err);
+  if (!signer) {
+    return signer.status();
+  }
+  auto added = evidence::append({dir, sprint, *signer}, batch, core::RealClock::instance());
+  return added ? core::Status::ok() : added.status();
+}
+
+// evidence verify with the sprint's own verifier key; the report, or the problem.
+core::Result<evidence::VerifyReport> verifyEvidence(const std::string& dir, std::ostream& err) {
+  const std::string sprint = fs::absolute(dir).lexically_normal().filename().string();
+  auto signer = loadOrCreateKey(keyDir() + "/" + sprint + ".key", sprint, err);
+  if (!signer) {
+    return signer.status();
+  }
+  evidence::VerifyOptions vo;
+  vo.dir = dir;
+  vo.sprint = sprint;
+  vo.verifiers = {evidence::verifierOf(*signer)};
+  return evidence::verify(vo);
+}
+
+} // namespace
+
+int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& err) {
+  const char* const cmd = "meshproof chaos: ";
+  const std::string action = o.args.empty() ? "" : o.args[0];
+  if (action != "latency" && action != "kill" && action != "run" && action != "plan") {
+    err << cmd << "give latency, kill, run NAME or plan\n";
+    return kExitUsage;
+  }
+  std::optional<PodSpec> loaded = loadPodSpec(o.spec_paths, "meshproof chaos", err);
+  if (!loaded) {
+    return kExitUsage;
+  }
+  const spec::Spec& spec = loaded->spec;
+  std::vector<spec::ChaosExperiment> plan;
+  if (action == "latency" || action == "kill") {
+    auto e = adHoc(o);
+    if (!e) {
+      err << cmd << e.status().message() << '\n';
+      return kExitUsage;
+    }
+    plan.push_back(*e);
+  } else {
+    if (!spec.sprint || spec.sprint->experiments.empty()) {
+      err << cmd << "the spec has no Sprint with chaos experiments\n";
+      return kExitUsage;
+    }
+    for (const spec::ChaosExperiment& e : spec.sprint->experiments) {
+      if (action == "plan" || (o.args.size() > 1 && e.name == o.args[1])) {
+        plan.push_back(e);
+      }
+    }
+    if (plan.empty()) {
+      err << cmd << "no experiment named \"" << (o.args.size() > 1 ? o.args[1] : "")
+          << "\" in the Sprint\n";
+      return kExitUsage;
+    }
+  }
+  auto linger = core::parseDuration(o.linger);
+  if (!linger || !(o.rate > 0)) {
+    err << cmd << (linger ? "--rate must be positive" : "--linger must be a duration") << '\n';
+    return kExitUsage;
+  }
+  const uint64_t seed =
+      o.seed != 0 ? o.seed
+      : spec.sprint && spec.sprint->chaos_seed != 0
+          ? spec.sprint->chaos_seed
+          : static_cast<uint64_t>(core::RealClock::instance().wallNow().time_since_epoch().count());
+
+  // A previous run that died mid-experiment: its mesh died with it (pods get SIGKILL when their
+  // parent dies), so nothing is left injected; say so in the journal.
+  const fs::path marker = fs::path(o.run_dir) / "chaos-active.json";
+  std::string crashed_before;
+  std::error_code ec;
+  if (fs::exists(marker, ec)) {
+    std::ifstream in(marker);
+    crashed_before.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    fs::remove(marker, ec);
+  }
+
+  g_interrupted = false;
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  MeshSessionOptions mo;
+  mo.spec_paths = loaded->paths;
+  mo.run_dir = o.run_dir;
+  mo.seed = seed;
+  auto session = MeshSession::start(spec, mo);
+  if (!session) {
+    err << cmd << "the mesh did not come up: " << session.status().message();
+    return kExitUsage;
+  }
+  MeshSession& mesh = **session;
+  err << cmd << "control plane http://127.0.0.1:" << mesh.plane().adminPort()
+      << ", ingress :" << mesh.ingressPort() << ", seed " << seed << '\n';
+  MeshTarget target(mesh, o.rate);
+  chaos::EngineOptions eo;
+  eo.seed = seed;
+  if (spec.sprint) {
+    eo.hypothesis.min_success_percent = 100.0 - spec.sprint->alerts.error_rate_percent;
+    eo.hypothesis.max_p95_ms =
+        std::chrono::duration<double, std::milli>(spec.sprint->alerts.latency_p95).count();
+  }
+  std::string crashed = crashed_before;
+  PlanRun ran = runPlan(mesh, target, plan, eo, o.run_dir, o.journal, crashed, err);
+  std::vector<nlohmann::ordered_json>& journals = ran.journals;
+  int exit_code = ran.exit_code;
+  if (!o.evidence.empty()) {
+    std::vector<evidence::NewArtifact> batch;
+    for (const auto& j : journals) {
+      const std::string source = j["journalPath"].get<std::string>();
+      batch.push_back({"chaos-log", "chaos/" + fs::path(source).filename().string(), source, ""});
+    }
+    if (auto st = recordEvidence(o.evidence, batch, err); !st.isOk()) {
+      err << cmd << "journals not recorded in " << o.evidence << ": " << st.message() << '\n';
+      exit_code = exit_code == kExitOk ? kExitUsage : exit_code;
+    } else {
+      err << cmd << "journals recorded in " << o.evidence << '\n';
+    }
+  }
+  if (o.json) {
+    if (journals.size() == 1) {
+      out << journals.front().dump(2) << '\n';
+    } else {
+      out << nlohmann::ordered_json(journals).dump(2) << '\n';
+    }
+  } else {
+    for (const auto& j : journals) {
+      out << std::left << std::setw(24) << j["experiment"]["name"].get<std::string>()
+          << std::setw(12) << j["status"].get<std::string>() << j["journalPath"].get<std::string>()
+          << '\n';
+    }
+  }
+  if (*linger > core::Duration::zero()) {
+    err << cmd << "lingering " << core::formatDuration(*linger) << " (Ctrl-C ends it)\n";
+    g_interrupted = false;
+    target.sleep(*linger);
+  }
+  return exit_code;
+}
+
+} // namespace meshproof::cli
+
+namespace meshproof::cli {
+
+int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ostream& err) {
+  const char* const cmd = "meshproof schedule: ";
+  std::optional<PodSpec> loaded = loadPodSpec(o.spec_paths, "meshproof schedule", err);
+  if (!loaded) {
+    return kExitUsage;
+  }
+  const spec::Spec& spec = loaded->spec;
+  if (!spec.sprint || spec.sprint->experiments.empty()) {
+    err << cmd << "the spec has no Sprint with chaos experiments\n";
+    return kExitUsage;
+  }
+  const spec::Sprint& sprint = *spec.sprint;
+  core::Duration span = std::chrono::hours(24 * 365);
+  if (!o.for_duration.empty()) {
+    auto d = core::parseDuration(o.for_duration);
+    if (!d || *d <= core::Duration::zero()) {
+      err << cmd << "--for must be a positive duration such as 24h\n";
+      return kExitUsage;
+    }
+    span = *d;
+  }
+  const std::string sprint_name = sprint.name.empty() ? sprint.meta.name : sprint.name;
+  const std::string evidence_dir = o.evidence.empty() ? "evidence/" + sprint_name : o.evidence;
+  const uint64_t seed =
+      o.seed != 0 ? o.seed
+      : sprint.chaos_seed != 0
+          ? sprint.chaos_seed
+          : static_cast<uint64_t>(core::RealClock::instance().wallNow().time_since_epoch().count());
+
+  g_interrupted = false;
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  MeshSessionOptions mo;
+  mo.spec_paths = loaded->paths;
+  mo.run_dir = o.run_dir;
+  mo.seed = seed;
+  auto session = MeshSession::start(spec, mo);
+  if (!session) {
+    err << cmd << "the mesh did not come up: " << session.status().message();
+    return kExitUsage;
+  }
+  MeshSession& mesh = **session;
+  MeshTarget target(mesh, o.rate);
+  chaos::EngineOptions eo;
+  eo.seed = seed;
+  eo.hypothesis.min_success_percent = 100.0 - sprint.alerts.error_rate_percent;
+  eo.hypothesis.max_p95_ms =
+      std::chrono::duration<double, std::milli>(sprint.alerts.latency_p95).count();
+  err << cmd << "evidence in " << evidence_dir << "; chaos "
+      << (sprint.chaos_cron.empty() ? "every " + core::formatDuration(sprint.chaos_interval)
+                                    : "at cron \"" + sprint.chaos_cron + "\"")
+      << ", reports every " << core::formatDuration(sprint.report_interval) << '\n';
+
+  int exit_code = kExitOk;
+  int run_number = 0;
+  std::vector<std::string> since_report; // "experiment status" lines for the next report
+  std::string crashed;
+  auto chaos_run = [&] {
+    ++run_number;
+    PlanRun ran = runPlan(mesh, target, sprint.experiments, eo, o.run_dir, "", crashed, err);
+    std::vector<evidence::NewArtifact> batch;
+    for (const auto& j : ran.journals) {
+      const std::string source = j["journalPath"].get<std::string>();
+      batch.push_back({"chaos-log", "chaos/" + fs::path(source).filename().string(), source, ""});
+      since_report.push_back(j["experiment"]["name"].get<std::string>() + " " +
+                             j["status"].get<std::string>() + " " + j["start"].get<std::string>());
+    }
+    auto st = recordEvidence(evidence_dir, batch, err);
+    auto verified =
+        st.isOk() ? verifyEvidence(evidence_dir, err) : core::Result<evidence::VerifyReport>(st);
+    if (!verified || !verified->ok()) {
+      err << cmd << "evidence: "
+          << (verified ? std::string("verification FAILED") : verified.status().message()) << '\n';
+      exit_code = kExitCheckFailed;
+    } else {
+      err << cmd << "run " << run_number << ": evidence verified (" << verified->records
+          << " records)\n";
+    }
+    if (ran.exit_code != kExitOk && exit_code == kExitOk) {
+      exit_code = ran.exit_code;
+    }
+  };
+  auto report = [&] {
+    // A summary of the runs since the last report; `meshproof report` writes the full one.
+    std::string md = "# " + sprint_name + ": chaos since the last report\n\n" + "Written " +
+                     core::formatIso8601(core::RealClock::instance().wallNow()) +
+                     "\n\n| experiment | status | start |\n| --- | --- | --- |\n";
+    for (const std::string& line : since_report) {
+      std::istringstream in(line);
+      std::string name, status, start;
+      in >> name >> status >> start;
+      md += "| " + name + " | " + status + " | " + start + " |\n";
+    }
+    since_report.clear();
+    const std::string name = "reports/summary-" +
+                             safeName(core::formatIso8601(core::RealClock::instance().wallNow())) +
+                             ".md";
+    if (auto st = recordEvidence(evidence_dir, {{"report", name, "", md}}, err); !st.isOk()) {
+      err << cmd << "report not recorded: " << st.message() << '\n';
+      exit_code = kExitCheckFailed;
+    }
+  };
+  std::vector<chaos::ScheduleEvent> events;
+  if (o.once) {
+    chaos_run();
+    report();
+    events.push_back({chaos::ScheduleEvent::Kind::Chaos,
+                      core::formatIso8601(core::RealClock::instance().wallNow()), "--once"});
+    events.push_back({chaos::ScheduleEvent::Kind::Report,
+                      core::formatIso8601(core::RealClock::instance().wallNow()), "--once"});
+  } else {
+    chaos::ScheduleOptions so;
+    so.interval = sprint.chaos_interval;
+    if (!sprint.chaos_cron.empty()) {
+      so.cron = *core::Cron::parse(sprint.chaos_cron); // checked by the spec loader
+    }
+    so.report_interval = sprint.report_interval;
+    so.span = span;
+    so.forbid = sprint.chaos_concurrency != "Allow";
+    chaos::ScheduleHooks hooks{[&](core::MonoTime t) {
+                                 return target.sleep(std::chrono::duration_cast<core::Duration>(
+                                     t - core::RealClock::instance().monotonicNow()));
+                               },
+                               chaos_run, report};
+    events = chaos::runSchedule(so, core::RealClock::instance(), hooks, &g_interrupted);
+  }
+  std::string log;
+  for (const chaos::ScheduleEvent& e : events) {
+    log += std::string(chaos::eventKindName(e.kind)) + " " + e.time + " " + e.detail + "\n";
+    out << std::left << std::setw(9) << chaos::eventKindName(e.kind) << e.time << "  " << e.detail
+        << '\n';
+  }
+  const std::string log_name =
+      "schedule/log-" + safeName(core::formatIso8601(core::RealClock::instance().wallNow())) +
+      ".txt";
+  if (auto st = recordEvidence(evidence_dir, {{"schedule", log_name, "", log}}, err); !st.isOk()) {
+    err << cmd << "schedule log not recorded: " << st.message() << '\n';
+    exit_code = kExitCheckFailed;
+  }
+  auto verified = verifyEvidence(evidence_dir, err);
+  out << "evidence " << evidence_dir << ": "
+      << (verified && verified->ok() ? "verified, " + std::to_string(verified->records) + " records"
+                                     : std::string("NOT verified"))
+      << '\n';
+  if (!verified || !verified->ok()) {
+    exit_code = kExitCheckFailed;
+  }
+  return g_interrupted.load() ? 130 : exit_code;
+}
+
+} // namespace meshproof::cli
