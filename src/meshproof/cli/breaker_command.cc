@@ -153,16 +153,12 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
   }
 
   const std::string started = core::formatIso8601(core::RealClock::instance().wallNow());
-  MeshSessionOptions mo;
-  mo.spec_paths = paths;
-  mo.run_dir = options.run_dir;
-  mo.seed = options.seed;
-  auto session = MeshSession::start(spec, mo);
+  MeshSessionOptions mo{.spec_paths = paths, .run_dir = options.run_dir, .seed = options.seed};
+  auto session = MeshSession::startOrSay(spec, mo, "meshproof validate breaker", err);
   if (!session) {
-    err << cmd << "the mesh did not come up: " << session.status().message();
     return kExitUsage;
   }
-  MeshSession& mesh = **session;
+  MeshSession& mesh = *session;
   std::vector<platform::PodStatus> subset_pods;
   for (platform::PodStatus& p : podsOf(mesh, cfg.host)) {
     if (std::all_of(selector.begin(), selector.end(), [&](const auto& kv) {
@@ -234,35 +230,49 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
   if (auto st = setPodBehaviour(bad, R"({"fail": {"status": 503, "for": "1h"}})"); !st.isOk()) {
     return fail(st.message());
   }
-  // Until every client proxy has ejected the pod, or has seen 4N failures without doing so.
+  // Both sides, read again: what the pod served to whom, and each client proxy's events.
   std::map<std::string, std::vector<validate::EjectionEvent>> events;
-  auto ejected = [&](const Client& c) {
-    const auto& ev = events[c.name];
-    return std::any_of(ev.begin(), ev.end(), [&](const validate::EjectionEvent& e) {
-      return e.kind == validate::EjectionEvent::Kind::Ejected && e.unix_ms >= in.fault_start_ms;
-    });
-  };
-  auto failures = [&](const std::vector<validate::ServedRequest>& served) {
-    return std::count_if(served.begin(), served.end(), [&](const validate::ServedRequest& s) {
-      return s.unix_ms >= in.fault_start_ms && s.status >= 500;
-    });
-  };
-  const auto fault_deadline = std::chrono::steady_clock::now() + 30s;
-  for (;;) {
+  std::map<std::string, std::vector<validate::ServedRequest>> served;
+  auto observe = [&]() -> core::Status {
     auto now_served = servedBy(bad);
     if (!now_served) {
-      return fail(now_served.status().message());
+      return now_served.status();
     }
-    auto by_client = std::move(now_served).value();
-    bool done = true;
+    served = std::move(now_served).value();
     for (const Client& c : clients) {
       auto ev = eventsOf(c, cluster, host_key);
       if (!ev) {
-        return fail(ev.status().message());
+        return ev.status();
       }
       events[c.name] = std::move(ev).value();
-      done = done && (ejected(c) || failures(by_client[c.name]) >= 4 * static_cast<int64_t>(n));
     }
+    return core::Status::ok();
+  };
+  // The first event of `kind` since the fault began, at a client proxy.
+  auto firstSince = [&](const Client& c, validate::EjectionEvent::Kind kind) {
+    std::optional<int64_t> at;
+    for (const validate::EjectionEvent& e : events[c.name]) {
+      if (e.kind == kind && e.unix_ms >= in.fault_start_ms && !at) {
+        at = e.unix_ms;
+      }
+    }
+    return at;
+  };
+  auto failures = [&](const std::vector<validate::ServedRequest>& list) {
+    return std::count_if(list.begin(), list.end(), [&](const validate::ServedRequest& r) {
+      return r.unix_ms >= in.fault_start_ms && r.status >= 500;
+    });
+  };
+  // Until every client proxy has ejected the pod, or has seen 4N failures without doing so.
+  const auto fault_deadline = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    if (auto st = observe(); !st.isOk()) {
+      return fail(st.message());
+    }
+    const bool done = std::all_of(clients.begin(), clients.end(), [&](const Client& c) {
+      return firstSince(c, validate::EjectionEvent::Kind::Ejected) ||
+             failures(served[c.name]) >= 4 * static_cast<int64_t>(n);
+    });
     if (done || std::chrono::steady_clock::now() > fault_deadline) {
       break;
     }
@@ -276,38 +286,22 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
   // overdue.
   int64_t due = in.fault_end_ms;
   for (const Client& c : clients) {
-    for (const validate::EjectionEvent& e : events[c.name]) {
-      if (e.kind == validate::EjectionEvent::Kind::Ejected && e.unix_ms >= in.fault_start_ms) {
-        due = std::max(due, e.unix_ms + core::toMillis(base + interval) + 3000);
-      }
+    if (auto ejected_at = firstSince(c, validate::EjectionEvent::Kind::Ejected)) {
+      due = std::max(due, *ejected_at + core::toMillis(base + interval) + 3000);
     }
   }
-  std::map<std::string, std::vector<validate::ServedRequest>> served;
   for (;;) {
-    auto now_served = servedBy(bad);
-    if (!now_served) {
-      return fail(now_served.status().message());
+    if (auto st = observe(); !st.isOk()) {
+      return fail(st.message());
     }
-    served = std::move(now_served).value();
-    bool done = true;
-    for (const Client& c : clients) {
-      auto ev = eventsOf(c, cluster, host_key);
-      if (!ev) {
-        return fail(ev.status().message());
+    const bool done = std::all_of(clients.begin(), clients.end(), [&](const Client& c) {
+      if (!firstSince(c, validate::EjectionEvent::Kind::Ejected)) {
+        return true;
       }
-      events[c.name] = std::move(ev).value();
-      if (!ejected(c)) {
-        continue;
-      }
-      std::optional<int64_t> back;
-      for (const validate::EjectionEvent& e : events[c.name]) {
-        if (e.kind == validate::EjectionEvent::Kind::Unejected && e.unix_ms >= in.fault_start_ms) {
-          back = e.unix_ms;
-        }
-      }
-      const auto& s = served[c.name];
-      done = done && back && !s.empty() && s.back().unix_ms >= *back;
-    }
+      const auto back = firstSince(c, validate::EjectionEvent::Kind::Unejected);
+      const auto& list = served[c.name];
+      return back && !list.empty() && list.back().unix_ms >= *back;
+    });
     if (done || nowMs() > due) {
       break;
     }
@@ -355,13 +349,8 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
           {{"time", core::formatIso8601(core::WallTime(std::chrono::milliseconds(e.unix_ms)))},
            {"event", e.what}});
     }
-    out << nlohmann::json{{"validation", "breaker"},
-                          {"verdict", validate::verdictName(r.verdict)},
-                          {"reason", r.reason},
-                          {"host", cfg.host},
-                          {"subset", cfg.subset},
-                          {"startTime", started},
-                          {"endTime", core::formatIso8601(core::RealClock::instance().wallNow())},
+    out << verdictRecord("breaker", validate::verdictName(r.verdict), r.reason, cfg.host, started,
+                         {{"subset", cfg.subset},
                           {"inputs",
                            {{"pod", bad.name},
                             {"cluster", cluster},
@@ -374,7 +363,7 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
                            {{"clients", per_client},
                             {"clientRequests", client_load->requests},
                             {"clientFailed", client_failed}}},
-                          {"timeline", timeline}}
+                          {"timeline", timeline}})
                .dump(2)
         << '\n';
   } else {

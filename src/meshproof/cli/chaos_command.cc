@@ -347,6 +347,39 @@ core::Result<evidence::VerifyReport> verifyEvidence(const std::string& dir, std:
   return evidence::verify(vo);
 }
 
+// The seed: the one given, else the Sprint's chaos seed, else the clock's.
+uint64_t chaosSeed(uint64_t given, const spec::Spec& spec) {
+  if (given != 0) {
+    return given;
+  }
+  if (spec.sprint && spec.sprint->chaos_seed != 0) {
+    return spec.sprint->chaos_seed;
+  }
+  return static_cast<uint64_t>(core::RealClock::instance().wallNow().time_since_epoch().count());
+}
+
+// SIGINT and SIGTERM interrupt the experiment (which then rolls back) instead of the process.
+void catchInterrupts() {
+  g_interrupted = false;
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+// The hypothesis is the SLO the Sprint's alerts guard.
+chaos::EngineOptions engineOptions(const spec::Spec& spec, uint64_t seed) {
+  chaos::EngineOptions eo;
+  eo.seed = seed;
+  if (spec.sprint) {
+    eo.hypothesis.min_success_percent = 100.0 - spec.sprint->alerts.error_rate_percent;
+    eo.hypothesis.max_p95_ms =
+        std::chrono::duration<double, std::milli>(spec.sprint->alerts.latency_p95).count();
+  }
+  return eo;
+}
+
 } // namespace
 
 int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& err) {
@@ -390,11 +423,7 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
     err << cmd << (linger ? "--rate must be positive" : "--linger must be a duration") << '\n';
     return kExitUsage;
   }
-  const uint64_t seed =
-      o.seed != 0 ? o.seed
-      : spec.sprint && spec.sprint->chaos_seed != 0
-          ? spec.sprint->chaos_seed
-          : static_cast<uint64_t>(core::RealClock::instance().wallNow().time_since_epoch().count());
+  const uint64_t seed = chaosSeed(o.seed, spec);
 
   // A previous run that died mid-experiment: its mesh died with it (pods get SIGKILL when their
   // parent dies), so nothing is left injected; say so in the journal.
@@ -407,33 +436,18 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
     fs::remove(marker, ec);
   }
 
-  g_interrupted = false;
-  struct sigaction sa {};
-  sa.sa_handler = onSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  catchInterrupts();
 
-  MeshSessionOptions mo;
-  mo.spec_paths = loaded->paths;
-  mo.run_dir = o.run_dir;
-  mo.seed = seed;
-  auto session = MeshSession::start(spec, mo);
+  MeshSessionOptions mo{.spec_paths = loaded->paths, .run_dir = o.run_dir, .seed = seed};
+  auto session = MeshSession::startOrSay(spec, mo, "meshproof chaos", err);
   if (!session) {
-    err << cmd << "the mesh did not come up: " << session.status().message();
     return kExitUsage;
   }
-  MeshSession& mesh = **session;
+  MeshSession& mesh = *session;
   err << cmd << "control plane http://127.0.0.1:" << mesh.plane().adminPort()
       << ", ingress :" << mesh.ingressPort() << ", seed " << seed << '\n';
   MeshTarget target(mesh, o.rate);
-  chaos::EngineOptions eo;
-  eo.seed = seed;
-  if (spec.sprint) {
-    eo.hypothesis.min_success_percent = 100.0 - spec.sprint->alerts.error_rate_percent;
-    eo.hypothesis.max_p95_ms =
-        std::chrono::duration<double, std::milli>(spec.sprint->alerts.latency_p95).count();
-  }
+  const chaos::EngineOptions eo = engineOptions(spec, seed);
   std::string crashed = crashed_before;
   PlanRun ran = runPlan(mesh, target, plan, eo, o.run_dir, o.journal, crashed, err);
   std::vector<nlohmann::ordered_json>& journals = ran.journals;
@@ -499,35 +513,18 @@ int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ost
   }
   const std::string sprint_name = sprint.name.empty() ? sprint.meta.name : sprint.name;
   const std::string evidence_dir = o.evidence.empty() ? "evidence/" + sprint_name : o.evidence;
-  const uint64_t seed =
-      o.seed != 0 ? o.seed
-      : sprint.chaos_seed != 0
-          ? sprint.chaos_seed
-          : static_cast<uint64_t>(core::RealClock::instance().wallNow().time_since_epoch().count());
+  const uint64_t seed = chaosSeed(o.seed, spec);
 
-  g_interrupted = false;
-  struct sigaction sa {};
-  sa.sa_handler = onSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  catchInterrupts();
 
-  MeshSessionOptions mo;
-  mo.spec_paths = loaded->paths;
-  mo.run_dir = o.run_dir;
-  mo.seed = seed;
-  auto session = MeshSession::start(spec, mo);
+  MeshSessionOptions mo{.spec_paths = loaded->paths, .run_dir = o.run_dir, .seed = seed};
+  auto session = MeshSession::startOrSay(spec, mo, "meshproof chaos", err);
   if (!session) {
-    err << cmd << "the mesh did not come up: " << session.status().message();
     return kExitUsage;
   }
-  MeshSession& mesh = **session;
+  MeshSession& mesh = *session;
   MeshTarget target(mesh, o.rate);
-  chaos::EngineOptions eo;
-  eo.seed = seed;
-  eo.hypothesis.min_success_percent = 100.0 - sprint.alerts.error_rate_percent;
-  eo.hypothesis.max_p95_ms =
-      std::chrono::duration<double, std::milli>(sprint.alerts.latency_p95).count();
+  const chaos::EngineOptions eo = engineOptions(spec, seed);
   err << cmd << "evidence in " << evidence_dir << "; chaos "
       << (sprint.chaos_cron.empty() ? "every " + core::formatDuration(sprint.chaos_interval)
                                     : "at cron \"" + sprint.chaos_cron + "\"")

@@ -43,16 +43,6 @@ std::string sprintOf(const std::string& dir) {
   return fs::absolute(dir).lexically_normal().filename().string();
 }
 
-std::optional<std::string> readText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) {
     s.pop_back();
@@ -65,7 +55,7 @@ std::string trim(std::string s) {
 core::Result<evidence::Signer> loadOrCreateKey(const std::string& path, const std::string& sprint,
                                                std::ostream& err) {
   const std::string name = evidence::originOf(sprint);
-  if (auto text = readText(path)) {
+  if (auto text = evidence::readFileBytes(path)) {
     auto s = evidence::parseSignerKey(trim(*text));
     if (!s) {
       return core::invalidArgument(path + ": " + s.status().message());
@@ -122,7 +112,7 @@ core::Result<std::vector<evidence::Verifier>> loadVerifiers(const EvidenceComman
     std::error_code ec;
     std::string text = src;
     if (fs::exists(src, ec)) {
-      text = readText(src).value_or("");
+      text = evidence::readFileBytes(src).value_or("");
     } else if (src.find('+') == std::string::npos) {
       return core::notFound("verifier key " + src +
                             ": no such file (give --vkey NAME+HASH+KEY or a file of them)");
@@ -300,8 +290,8 @@ int checkProofAction(const EvidenceCommandOptions& o, std::ostream& out, std::os
     err << "meshproof evidence check-proof PROOF ARTIFACT --vkey KEY\n";
     return kExitUsage;
   }
-  auto proof = readText(o.args[1]);
-  auto artifact = readText(o.args[2]);
+  auto proof = evidence::readFileBytes(o.args[1]);
+  auto artifact = evidence::readFileBytes(o.args[2]);
   if (!proof || !artifact) {
     err << "meshproof evidence check-proof: cannot read " << (proof ? o.args[2] : o.args[1])
         << '\n';

@@ -100,6 +100,18 @@ MeshSession::~MeshSession() {
   }
 }
 
+std::unique_ptr<MeshSession> MeshSession::startOrSay(const spec::Spec& spec,
+                                                     const MeshSessionOptions& options,
+                                                     const std::string& command,
+                                                     std::ostream& err) {
+  auto session = start(spec, options);
+  if (!session) {
+    err << command << ": the mesh did not come up: " << session.status().message();
+    return nullptr;
+  }
+  return std::move(session).value();
+}
+
 uint16_t MeshSession::ingressPort() const {
   return plane_->gatewayListeners().front().port;
 }

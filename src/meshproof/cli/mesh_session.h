@@ -54,6 +54,11 @@ public:
   const std::string& fileSdPath() const { return file_sd_; }
   uint16_t ingressPort() const;
 
+  // start(), or nullptr after printing "<command>: the mesh did not come up: <why>" to `err`.
+  static std::unique_ptr<MeshSession> startOrSay(const spec::Spec& spec,
+                                                 const MeshSessionOptions& options,
+                                                 const std::string& command, std::ostream& err);
+
 private:
   MeshSession() = default;
   std::unique_ptr<platform::LocalPlatform> platform_;

@@ -50,17 +50,15 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
           ? options.seed
           : static_cast<uint64_t>(core::RealClock::instance().wallNow().time_since_epoch().count());
   const std::string started = core::formatIso8601(core::RealClock::instance().wallNow());
-  MeshSessionOptions mo;
-  mo.spec_paths = paths;
-  mo.run_dir = options.run_dir;
-  mo.seed = seed;
-  mo.restart_pods = !options.no_restarts;
-  auto session = MeshSession::start(spec, mo);
+  MeshSessionOptions mo{.spec_paths = paths,
+                        .run_dir = options.run_dir,
+                        .seed = seed,
+                        .restart_pods = !options.no_restarts};
+  auto session = MeshSession::startOrSay(spec, mo, "meshproof validate recovery", err);
   if (!session) {
-    err << cmd << "the mesh did not come up: " << session.status().message();
     return kExitUsage;
   }
-  MeshSession& mesh = **session;
+  MeshSession& mesh = *session;
   const std::vector<platform::PodStatus> pods = podsOf(mesh, cfg.host);
   if (pods.empty()) {
     err << cmd << "no pod serves " << cfg.host << '\n';
@@ -142,13 +140,8 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
     for (const load::TimelineBucket& b : client->timeline) {
       timeline.push_back({b.ok, b.failed});
     }
-    out << nlohmann::json{{"validation", "recovery"},
-                          {"verdict", validate::verdictName(r.verdict)},
-                          {"reason", r.reason},
-                          {"host", cfg.host},
-                          {"startTime", started},
-                          {"endTime", core::formatIso8601(core::RealClock::instance().wallNow())},
-                          {"inputs",
+    out << verdictRecord("recovery", validate::verdictName(r.verdict), r.reason, cfg.host, started,
+                         {{"inputs",
                            {{"pod", victim.name},
                             {"signal", "SIGKILL"},
                             {"restarts", !options.no_restarts},
@@ -171,7 +164,7 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
                           {"timeline",
                            {{"bucketMs", core::toMillis(lo.timeline_bucket)},
                             {"start", client->start_time},
-                            {"okFailed", timeline}}}}
+                            {"okFailed", timeline}}}})
                .dump(2)
         << '\n';
   } else {

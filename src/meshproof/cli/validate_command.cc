@@ -183,16 +183,12 @@ int validateRetries(const spec::Spec& spec, const std::vector<std::string>& path
   }
   const spec::RetriesValidation& cfg = *spec.sprint->retries;
   const std::string started = core::formatIso8601(core::RealClock::instance().wallNow());
-  MeshSessionOptions mo;
-  mo.spec_paths = paths;
-  mo.run_dir = options.run_dir;
-  mo.seed = options.seed;
-  auto session = MeshSession::start(spec, mo);
+  MeshSessionOptions mo{.spec_paths = paths, .run_dir = options.run_dir, .seed = options.seed};
+  auto session = MeshSession::startOrSay(spec, mo, "meshproof validate retries", err);
   if (!session) {
-    err << "meshproof validate retries: the mesh did not come up: " << session.status().message();
     return kExitUsage;
   }
-  MeshSession& mesh = **session;
+  MeshSession& mesh = *session;
   // Every pod of the host fails the first k attempts of each request.
   const std::string behaviour =
       nlohmann::json{{"fail", {{"status", 503}, {"attempts", cfg.fail_first}}}}.dump();
@@ -257,34 +253,28 @@ int validateRetries(const spec::Spec& spec, const std::vector<std::string>& path
     for (const auto& [code, n] : in.client_statuses) {
       statuses[std::to_string(code)] = n;
     }
-    out << nlohmann::json{{"validation", "retries"},
-                          {"verdict", validate::verdictName(r.verdict)},
-                          {"reason", r.reason},
-                          {"host", cfg.host},
-                          {"startTime", started},
-                          {"endTime", core::formatIso8601(core::RealClock::instance().wallNow())},
-                          {"inputs",
-                           {{"failFirst", cfg.fail_first},
-                            {"retries", in.num_retries},
-                            {"requestsSent", requests},
-                            {"seed", options.seed}}},
-                          {"measured",
-                           {{"clientStatuses", statuses},
-                            {"firstAttempts", in.first_attempts},
-                            {"retryAttempts", in.retry_attempts},
-                            {"attemptsPerRequest", r.amplification}}},
-                          {"expected",
-                           {{"status", r.expected_status},
-                            {"attemptsPerRequest", r.attempts_per_request}}},
-                          {"hanging",
-                           hang_result
-                               ? nlohmann::json{{"verdict",
-                                                 validate::verdictName(hang_result->verdict)},
-                                                {"status", hang.client_status},
-                                                {"elapsedMs", core::toMillis(hang.elapsed)},
-                                                {"perTryTimeouts", hang.per_try_timeouts},
-                                                {"utResponses", hang.ut_responses}}
-                               : nlohmann::json("not checked: the route has no perTryTimeout")}}
+    out << verdictRecord(
+               "retries", validate::verdictName(r.verdict), r.reason, cfg.host, started,
+               {{"inputs",
+                 {{"failFirst", cfg.fail_first},
+                  {"retries", in.num_retries},
+                  {"requestsSent", requests},
+                  {"seed", options.seed}}},
+                {"measured",
+                 {{"clientStatuses", statuses},
+                  {"firstAttempts", in.first_attempts},
+                  {"retryAttempts", in.retry_attempts},
+                  {"attemptsPerRequest", r.amplification}}},
+                {"expected",
+                 {{"status", r.expected_status}, {"attemptsPerRequest", r.attempts_per_request}}},
+                {"hanging",
+                 hang_result
+                     ? nlohmann::json{{"verdict", validate::verdictName(hang_result->verdict)},
+                                      {"status", hang.client_status},
+                                      {"elapsedMs", core::toMillis(hang.elapsed)},
+                                      {"perTryTimeouts", hang.per_try_timeouts},
+                                      {"utResponses", hang.ut_responses}}
+                     : nlohmann::json("not checked: the route has no perTryTimeout")}})
                .dump(2)
         << '\n';
   } else {
@@ -351,16 +341,12 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
                            : static_cast<uint64_t>(std::ceil(static_cast<double>(planned) * 1.03));
 
   const std::string started = core::formatIso8601(core::RealClock::instance().wallNow());
-  MeshSessionOptions mo;
-  mo.spec_paths = paths;
-  mo.run_dir = options.run_dir;
-  mo.seed = options.seed;
-  auto session = MeshSession::start(spec, mo);
+  MeshSessionOptions mo{.spec_paths = paths, .run_dir = options.run_dir, .seed = options.seed};
+  auto session = MeshSession::startOrSay(spec, mo, "meshproof validate split", err);
   if (!session) {
-    err << "meshproof validate split: the mesh did not come up: " << session.status().message();
     return kExitUsage;
   }
-  MeshSession& mesh = **session;
+  MeshSession& mesh = *session;
   auto traffic = drive(mesh, cfg.host, requests, static_cast<uint32_t>(options.connections));
   if (!traffic) {
     err << "meshproof validate split: " << traffic.status().message() << '\n';
@@ -388,31 +374,27 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
                      {"share", x.share},
                      {"interval", {x.interval.lower, x.interval.upper}}};
     }
-    nlohmann::json record{{"validation", "split"},
-                          {"verdict", validate::verdictName(r.verdict)},
-                          {"reason", r.reason},
-                          {"host", cfg.host},
-                          {"unit", "request"},
-                          {"startTime", started},
-                          {"endTime", finished},
-                          {"inputs",
-                           {{"alpha", cfg.alpha},
-                            {"power", cfg.power},
-                            {"minDeviationPercent", cfg.min_deviation_percent},
-                            {"expectedWeights", *weights},
-                            {"requestsSent", requests},
-                            {"seed", options.seed}}},
-                          {"measured",
-                           {{"firstAttempts", r.requests},
-                            {"plannedSampleSize", r.planned},
-                            {"versions", versions},
-                            {"clientErrors", traffic->client.errors}}},
-                          {"statistics",
-                           {{"test", "Pearson chi-square goodness of fit"},
-                            {"chiSquare", r.chi_square.statistic},
-                            {"df", r.chi_square.df},
-                            {"pValue", r.chi_square.p_value},
-                            {"interval", "Wilson, confidence 1 - alpha"}}}};
+    nlohmann::json record =
+        verdictRecord("split", validate::verdictName(r.verdict), r.reason, cfg.host, started,
+                      {{"unit", "request"},
+                       {"inputs",
+                        {{"alpha", cfg.alpha},
+                         {"power", cfg.power},
+                         {"minDeviationPercent", cfg.min_deviation_percent},
+                         {"expectedWeights", *weights},
+                         {"requestsSent", requests},
+                         {"seed", options.seed}}},
+                       {"measured",
+                        {{"firstAttempts", r.requests},
+                         {"plannedSampleSize", r.planned},
+                         {"versions", versions},
+                         {"clientErrors", traffic->client.errors}}},
+                       {"statistics",
+                        {{"test", "Pearson chi-square goodness of fit"},
+                         {"chiSquare", r.chi_square.statistic},
+                         {"df", r.chi_square.df},
+                         {"pValue", r.chi_square.p_value},
+                         {"interval", "Wilson, confidence 1 - alpha"}}}});
     out << record.dump(2) << '\n';
   } else {
     out << "split of " << cfg.host << ": " << validate::verdictName(r.verdict) << " — " << r.reason

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "meshproof/core/clock.h"
+#include "meshproof/core/time.h"
 #include "meshproof/net/http_get.h"
 #include "meshproof/spec/spec.h"
 
@@ -37,6 +38,19 @@ core::Status setPodBehaviour(const platform::PodStatus& p, const std::string& be
                              (reply ? ": " + reply->body : ": " + reply.status().message()));
   }
   return core::Status::ok();
+}
+
+nlohmann::json verdictRecord(const std::string& validation, const char* verdict,
+                             const std::string& reason, const std::string& host,
+                             const std::string& started, const nlohmann::json& rest) {
+  nlohmann::json record{{"validation", validation},
+                        {"verdict", verdict},
+                        {"reason", reason},
+                        {"host", host},
+                        {"startTime", started},
+                        {"endTime", core::formatIso8601(core::RealClock::instance().wallNow())}};
+  record.update(rest);
+  return record;
 }
 
 BackgroundLoad::BackgroundLoad(MeshSession& mesh, load::LoadOptions options) {

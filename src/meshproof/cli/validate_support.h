@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "meshproof/cli/mesh_session.h"
 #include "meshproof/cli/validate_command.h"
 #include "meshproof/core/result.h"
@@ -27,6 +29,12 @@ core::Result<metrics::Exposition> podMetrics(const platform::PodStatus& pod);
 
 // POSTs `behaviour` (workload/behaviour.h) to the pod's /control/behaviour.
 core::Status setPodBehaviour(const platform::PodStatus& pod, const std::string& behaviour);
+
+// A verdict record: validation, verdict, reason, host, startTime and endTime (now, ISO 8601 UTC),
+// then the check's own fields (`rest`, an object).
+nlohmann::json verdictRecord(const std::string& validation, const char* verdict,
+                             const std::string& reason, const std::string& host,
+                             const std::string& started, const nlohmann::json& rest);
 
 // Load through the mesh's ingress in a thread of its own, until stop().
 class BackgroundLoad {

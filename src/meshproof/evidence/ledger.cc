@@ -106,10 +106,7 @@ core::Status replaceFile(const fs::path& path, std::string_view bytes) {
 }
 
 std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return readFileBytes(path.string()).value_or("");
 }
 
 // Copies an artifact into the staging file (fsynced), hashing it on the way.
@@ -309,6 +306,16 @@ core::Result<LedgerLines> readLedger(const std::string& dir) {
     out.offsets.push_back(start);
     start = nl + 1;
   }
+}
+
+std::optional<std::string> readFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::nullopt;
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 std::string originOf(std::string_view sprint) {

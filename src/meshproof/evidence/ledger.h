@@ -64,6 +64,9 @@ core::Result<LedgerLines> readLedger(const std::string& dir);
 
 std::string originOf(std::string_view sprint);
 
+// A whole file's bytes; nullopt when it cannot be opened.
+std::optional<std::string> readFileBytes(const std::string& path);
+
 struct NewArtifact {
   std::string kind;
   std::string path;   // inside artifacts/; empty: "<kind>/<basename of source>"

@@ -14,13 +14,11 @@ namespace meshproof::evidence {
 namespace {
 
 core::Result<std::string> currentCheckpoint(const std::string& dir) {
-  std::ifstream in(std::filesystem::path(dir) / kCheckpointFile, std::ios::binary);
-  if (!in) {
+  auto note = readFileBytes((std::filesystem::path(dir) / kCheckpointFile).string());
+  if (!note) {
     return core::notFound(dir + ": no checkpoint");
   }
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return *note;
 }
 
 core::Status invalid(const std::string& why) {

@@ -20,16 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::optional<std::string> readWhole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 bool validUtf8NoControl(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -293,7 +283,7 @@ core::Result<VerifyReport> verify(const VerifyOptions& options) {
   }
 
   // 6-7. The checkpoint.
-  const auto note = readWhole(dir / kCheckpointFile);
+  const auto note = readFileBytes((dir / kCheckpointFile).string());
   std::optional<Checkpoint> cp;
   if (!note) {
     if (n > 0) {
@@ -331,7 +321,7 @@ core::Result<VerifyReport> verify(const VerifyOptions& options) {
       continue; // a crashed writer's .tmp
     }
     const std::string shown = std::string(kCheckpointDir) + "/" + name;
-    auto text = readWhole(entry.path());
+    auto text = readFileBytes(entry.path().string());
     auto c =
         text ? openCheckpoint(*text, shown, origin, options.verifiers, out, true) : std::nullopt;
     if (!c) {
@@ -357,7 +347,7 @@ core::Result<VerifyReport> verify(const VerifyOptions& options) {
     trusted_source = options.state_file;
   }
   if (!trusted_source.empty()) {
-    auto text = readWhole(trusted_source);
+    auto text = readFileBytes(trusted_source);
     if (!text) {
       return core::notFound(trusted_source + ": cannot read the trusted checkpoint");
     }
