@@ -6,16 +6,11 @@
 #include "meshproof/cli/app.h"
 #include "meshproof/cli/mesh_session.h"
 #include "meshproof/core/duration.h"
+#include "meshproof/prom/prometheus.h"
 
 namespace meshproof::cli {
 
 int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& err) {
-  if (options.prometheus) {
-    err << "meshproof up: --prometheus is not implemented yet (the prom/ subsystem lands with "
-           "issue 8); point your own Prometheus at "
-        << options.run_dir << "/file_sd.json meanwhile\n";
-    return kExitUsage;
-  }
   auto timeout = core::parseDuration(options.ready_timeout);
   if (!timeout || *timeout <= core::Duration::zero()) {
     err << "meshproof up: --ready-timeout: \"" << options.ready_timeout
@@ -56,10 +51,28 @@ int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& 
       << " (/metrics, /clusters, /config_dump)\n"
       << "control plane: http://127.0.0.1:" << plane.adminPort()
       << " (/pods, /faults, /config_dump, /ready)\n"
-      << "prometheus file_sd: " << mesh.fileSdPath() << '\n'
-      << "Ctrl-C to stop" << std::endl;
+      << "prometheus file_sd: " << mesh.fileSdPath() << '\n';
+  // The real Prometheus, scraping every proxy through the file_sd file (--prometheus).
+  std::unique_ptr<prom::Prometheus> prometheus;
+  if (options.prometheus) {
+    prom::PrometheusOptions po;
+    po.file_sd_path = mesh.fileSdPath();
+    auto started = prom::Prometheus::start(po);
+    const size_t targets = mesh.platform().pods().size() + 1; // and the gateway
+    auto scraped =
+        started ? (*started)->waitForTargets(targets, std::chrono::seconds(30)) : started.status();
+    if (!scraped.isOk()) {
+      err << "meshproof up: prometheus: " << scraped.message() << '\n';
+      return kExitUsage;
+    }
+    prometheus = std::move(started).value();
+    out << "prometheus: " << prometheus->url() << " (scraping " << targets
+        << " targets every 1s)\n";
+  }
+  out << "Ctrl-C to stop" << std::endl;
   plane.wait();
   out << "meshproof up: stopping " << mesh.platform().pods().size() << " pods" << std::endl;
+  prometheus.reset();
   owned.reset();
   out << "meshproof up: stopped" << std::endl;
   return kExitOk;
