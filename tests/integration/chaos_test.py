@@ -230,6 +230,13 @@ class BadInput(unittest.TestCase):
                               "--duration"),
                              (["kill", "--target", "service-c", "--mode", "half"], "--mode"),
                              (["run", "no-such-experiment"], "no experiment named"),
+                             (["latency", "--target", "service-z"], "unknown service"),
+                             (["latency", "--target", "service-c", "--percentage", "150"],
+                              "--percentage"),
+                             (["latency", "--target", "service-c", "--duration", "-5s"],
+                              "--duration"),
+                             (["kill", "--target", "service-b", "--version", "v9"],
+                              "no pod of service-b version v9 to kill"),
                              (["explode"], "latency, kill, run NAME or plan")]:
             r, _ = chaos(*args)
             self.assertEqual(r.returncode, 2, args)

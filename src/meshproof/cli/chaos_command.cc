@@ -322,7 +322,7 @@ PlanRun runPlan(MeshSession& mesh, MeshTarget& target,
 
 // Records artifacts in the ledger of `dir` (one group commit), with the sprint's signing key
 // (created on first use, as `meshproof evidence add` does); the problem, if any.
-core::Status recordEvidence(const std::string& dir, std::vector<evidence::NewArtifact> batch,
+core::Status recordEvidence(const std::string& dir, const std::vector<evidence::NewArtifact>& batch,
                             std::ostream& err) {
   const std::string sprint = fs::absolute(dir).lexically_normal().filename().string();
   auto signer = loadOrCreateKey(keyDir() + "/" + sprint + ".key", sprint, err);
@@ -345,6 +345,24 @@ core::Result<evidence::VerifyReport> verifyEvidence(const std::string& dir, std:
   vo.sprint = sprint;
   vo.verifiers = {evidence::verifierOf(*signer)};
   return evidence::verify(vo);
+}
+
+// A host the mesh has: a Workload's app or a VirtualService host.
+bool knownHost(const spec::Spec& spec, const std::string& host) {
+  const std::string h(spec::shortHost(host));
+  for (const spec::Workload& w : spec.workloads) {
+    if (spec::shortHost(w.app) == h) {
+      return true;
+    }
+  }
+  for (const spec::VirtualService& vs : spec.virtual_services) {
+    for (const std::string& vh : vs.hosts) {
+      if (spec::shortHost(vh) == h) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 // The seed: the one given, else the Sprint's chaos seed, else the clock's.
@@ -418,6 +436,14 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
       return kExitUsage;
     }
   }
+  // Every target must be a host of the mesh, before anything starts.
+  for (const spec::ChaosExperiment& e : plan) {
+    if (!knownHost(spec, e.target)) {
+      err << cmd << e.name << ": unknown service \"" << e.target
+          << "\" (no Workload app or VirtualService host has it)\n";
+      return kExitUsage;
+    }
+  }
   auto linger = core::parseDuration(o.linger);
   if (!linger || !(o.rate > 0)) {
     err << cmd << (linger ? "--rate must be positive" : "--linger must be a duration") << '\n';
@@ -446,6 +472,15 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
   MeshSession& mesh = *session;
   err << cmd << "control plane http://127.0.0.1:" << mesh.plane().adminPort()
       << ", ingress :" << mesh.ingressPort() << ", seed " << seed << '\n';
+  // A kill whose selector matches no pod is bad input, not a failed experiment.
+  for (const spec::ChaosExperiment& e : plan) {
+    if (e.type == spec::ChaosExperiment::Type::PodKill &&
+        chaos::selectPods(e, mesh.platform().pods(), seed).empty()) {
+      err << cmd << e.name << ": no pod of " << e.target
+          << (e.version.empty() ? std::string() : " version " + e.version) << " to kill\n";
+      return kExitUsage;
+    }
+  }
   MeshTarget target(mesh, o.rate);
   const chaos::EngineOptions eo = engineOptions(spec, seed);
   std::string crashed = crashed_before;

@@ -90,11 +90,11 @@ Result<Cron> Cron::parse(std::string_view expression) {
   c.text_ = std::string(expression);
   bool any = false;
   std::bitset<8> weekdays;
-  for (Status st : {field(parts[0], 0, 59, c.minutes_, "minute", &any),
-                    field(parts[1], 0, 23, c.hours_, "hour", &any),
-                    field(parts[2], 1, 31, c.days_, "day-of-month", &c.any_day_),
-                    field(parts[3], 1, 12, c.months_, "month", &any),
-                    field(parts[4], 0, 7, weekdays, "day-of-week", &c.any_weekday_)}) {
+  for (const Status& st : {field(parts[0], 0, 59, c.minutes_, "minute", &any),
+                           field(parts[1], 0, 23, c.hours_, "hour", &any),
+                           field(parts[2], 1, 31, c.days_, "day-of-month", &c.any_day_),
+                           field(parts[3], 1, 12, c.months_, "month", &any),
+                           field(parts[4], 0, 7, weekdays, "day-of-week", &c.any_weekday_)}) {
     if (!st.isOk()) {
       return invalidArgument("cron \"" + std::string(expression) + "\": " + st.message());
     }

@@ -389,7 +389,7 @@ core::Result<AppendResult> append(const AppendOptions& options,
     }
     leaves.push_back(leafHash(ledger->lines[i]));
     paths.insert(r->path);
-    records.push_back(std::move(*r));
+    records.push_back(std::move(r).value());
   }
   // Committed records whose file is still staged: roll forward. Staged files of no record: drop.
   std::set<fs::path> touched;
