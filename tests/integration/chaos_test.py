@@ -104,6 +104,18 @@ class Latency(unittest.TestCase):
         half_width = 2.5758 * math.sqrt(0.25 / n)  # 99 %, normal approximation of the binomial
         self.assertLess(abs(f["delayedShare"] - 0.5), half_width, f)
 
+    def test_jitter_spreads_the_delay_uniformly_around_it(self):
+        r, j = chaos("latency", "--target", "service-c", "--delay", "100ms", "--jitter", "20ms",
+                     "--duration", "5s", "--seed", "8")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        f = j["fidelity"]
+        self.assertIn("uniform", j["experiment"]["delayModel"])
+        self.assertLess(abs(f["addedMeanMs"] - 100), 5, f)
+        # Every delayed request took at least 80 ms more than the fastest baseline one, and the
+        # spread is visible: some near 80, some near 120.
+        self.assertGreaterEqual(f["faultMinMs"], 80, f)
+        self.assertGreater(f["faultMaxMs"] - f["faultMinMs"], 25, f)
+
     def test_positive_control_zero_percent_delays_nothing(self):
         r, j = chaos("latency", "--target", "service-c", "--delay", "200ms", "--percentage", "0",
                      "--duration", "3s", "--seed", "5")
@@ -158,6 +170,21 @@ class Seeds(unittest.TestCase):
         self.assertEqual(len(a["selectedPods"]), 2)
         self.assertEqual(a["selectedPods"], b["selectedPods"])
         self.assertEqual([x["pod"] for x in a["run"]], a["selectedPods"])
+
+
+class KillRecovery(unittest.TestCase):
+    def test_a_kill_is_followed_by_the_recovery_validation(self):
+        r, j = chaos("kill", "--target", "service-b", "--version", "v2", "--duration", "13s",
+                     "--rate", "100", "--seed", "9")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(j["selectedPods"], ["service-b-v2-0"])
+        rec = j["recovery"]
+        self.assertEqual(rec["verdict"], "PASS", rec["reason"])
+        self.assertEqual(rec["successRatePercent"], 99.9)
+        self.assertEqual(rec["windowMs"], 10000)
+        self.assertIsNotNone(rec["recoveredAfterMs"])
+        self.assertLess(rec["recoveredAfterMs"], 60000)
+        self.assertGreater(rec["requestsAfterKill"], 1000)
 
 
 class Evidence(unittest.TestCase):

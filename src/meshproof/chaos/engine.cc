@@ -90,8 +90,8 @@ json runExperiment(const spec::ChaosExperiment& e, ChaosTarget& target,
     j["experiment"]["percentage"] = e.percentage;
     if (e.jitter > core::Duration::zero()) {
       j["experiment"]["jitter"] = core::formatDuration(e.jitter);
-      j["experiment"]["jitterNote"] =
-          "not applied: an Istio fault delay is fixed (HTTPFaultInjection.Delay has no jitter)";
+      j["experiment"]["delayModel"] = "uniform in fixedDelay +- jitter (a meshproof extension: "
+                                      "Istio's fault delay is fixed)";
     }
   } else {
     j["experiment"]["version"] = e.version;
@@ -129,7 +129,7 @@ json runExperiment(const spec::ChaosExperiment& e, ChaosTarget& target,
   if (status == "completed") {
     if (latency) {
       json action{{"action", "add-latency-fault"}, {"start", now(clock)}};
-      auto id = target.addLatency(e.target, e.fixed_delay, e.percentage);
+      auto id = target.addLatency(e.target, e.fixed_delay, e.jitter, e.percentage);
       action["end"] = now(clock);
       if (id) {
         fault_ids.push_back(*id);

@@ -44,9 +44,10 @@ struct Hypothesis {
 class ChaosTarget {
 public:
   virtual ~ChaosTarget() = default;
-  // Adds a latency fault on every route to `host`; returns its id.
+  // Adds a latency fault on every route to `host` (each delay uniform in delay +- jitter); returns
+  // its id.
   virtual core::Result<std::string> addLatency(const std::string& host, core::Duration delay,
-                                               double percentage) = 0;
+                                               core::Duration jitter, double percentage) = 0;
   virtual core::Status removeFault(const std::string& id) = 0;
   virtual std::vector<platform::PodStatus> pods() = 0;
   virtual core::Status killPod(const std::string& pod, platform::KillMode mode,

@@ -179,6 +179,8 @@ int run(int argc, char** argv) {
   addSpecOption(chaos_cmd, spec_paths);
   chaos_cmd->add_option("--target", chaos_options.target, "latency, kill: the host");
   chaos_cmd->add_option("--delay", chaos_options.delay, "latency: the fixed delay (200ms)");
+  chaos_cmd->add_option("--jitter", chaos_options.jitter,
+                        "latency: each delay uniform in delay +- jitter (0s)");
   chaos_cmd->add_option("--percentage", chaos_options.percentage,
                         "latency: share of requests delayed, 0-100 (100)");
   chaos_cmd->add_option("--duration", chaos_options.duration, "How long the fault lasts (20s)");

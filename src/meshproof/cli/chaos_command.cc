@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <mutex>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -22,6 +24,7 @@
 #include "meshproof/evidence/ledger.h"
 #include "meshproof/evidence/verify.h"
 #include "meshproof/net/http_get.h"
+#include "meshproof/validate/recovery.h"
 
 namespace meshproof::cli {
 
@@ -42,15 +45,18 @@ extern "C" void onSignal(int) {
 class MeshTarget final : public chaos::ChaosTarget {
 public:
   MeshTarget(MeshSession& mesh, double rate) : mesh_(mesh), rate_(rate) { startLoad(); }
-  ~MeshTarget() override { (void)load_->stop(); }
+  ~MeshTarget() override {
+    (void)load_->stop();
+    stopWatch();
+  }
 
   core::Result<std::string> addLatency(const std::string& host, core::Duration delay,
-                                       double percentage) override {
-    const std::string body =
-        nlohmann::json{
-            {"host", host},
-            {"delay", {{"fixedDelay", core::formatDuration(delay)}, {"percentage", percentage}}}}
-            .dump();
+                                       core::Duration jitter, double percentage) override {
+    nlohmann::json d{{"fixedDelay", core::formatDuration(delay)}, {"percentage", percentage}};
+    if (jitter > core::Duration::zero()) {
+      d["jitter"] = core::formatDuration(jitter);
+    }
+    const std::string body = nlohmann::json{{"host", host}, {"delay", d}}.dump();
     auto reply = net::httpPost(mesh_.plane().adminPort(), "/faults", body, 5s);
     if (!reply || reply->status != 201) {
       return core::unavailable("the control plane refused the fault: " +
@@ -85,7 +91,33 @@ public:
 
   core::Status killPod(const std::string& pod, platform::KillMode mode,
                        core::Duration grace) override {
-    return mesh_.platform().kill(pod, mode, grace);
+    uint32_t restarts = 0;
+    for (const platform::PodStatus& p : mesh_.platform().pods()) {
+      restarts = p.name == pod ? p.restarts : restarts;
+    }
+    stopWatch();
+    stop_watch_ = false;
+    killed_at_ = std::chrono::steady_clock::now();
+    ready_after_.reset();
+    auto st = mesh_.platform().kill(pod, mode, grace);
+    if (st.isOk()) {
+      // When the pod is ready again (a new process), for the recovery validation.
+      ready_watch_ = std::thread([this, pod, restarts] {
+        uint64_t seen = mesh_.platform().version();
+        while (!stop_watch_.load()) {
+          for (const platform::PodStatus& p : mesh_.platform().pods()) {
+            if (p.name == pod && p.ready && p.restarts > restarts) {
+              std::lock_guard lock(mu_);
+              ready_after_ = std::chrono::duration_cast<core::Duration>(
+                  std::chrono::steady_clock::now() - killed_at_);
+              return;
+            }
+          }
+          seen = mesh_.platform().waitForChange(seen, 100ms);
+        }
+      });
+    }
+    return st;
   }
 
   core::Result<chaos::SteadyState> probe() override {
@@ -102,6 +134,16 @@ public:
     auto window = load_->stop();
     if (window) {
       (fault_active_ ? during_ : before_).merge(window->latency);
+      // The window's requests on the experiment's timeline, by intended send time.
+      const auto offset = (window->started_at - experiment_start_) / kBucket;
+      for (size_t i = 0; i < window->timeline.size(); ++i) {
+        const auto at = static_cast<size_t>(std::max<int64_t>(0, offset + static_cast<int64_t>(i)));
+        if (at >= timeline_.size()) {
+          timeline_.resize(at + 1);
+        }
+        timeline_[at].ok += window->timeline[i].ok;
+        timeline_[at].failed += window->timeline[i].failed;
+      }
     }
     startLoad();
     return s;
@@ -132,6 +174,9 @@ public:
     return {{"baselineMedianMs", base},
             {"faultMedianMs", with},
             {"addedMedianMs", with - base},
+            {"addedMeanMs", (during_.mean() - before_.mean()) / 1e6},
+            {"faultMinMs", static_cast<double>(during_.min()) / 1e6},
+            {"faultMaxMs", static_cast<double>(during_.max()) / 1e6},
             {"requestsWithFault", during_.count()},
             {"delayedShare", delayed},
             {"delayedThresholdMs", static_cast<double>(threshold) / 1e6}};
@@ -140,11 +185,42 @@ public:
   void resetPhases() {
     before_ = {};
     during_ = {};
+    timeline_.clear();
+    experiment_start_ = core::RealClock::instance().wallNow();
+  }
+
+  // The recovery validation of the kill just made (validate/recovery.h): time until the pod is
+  // ready again and until every sliding window of client requests meets the objective.
+  validate::RecoveryResult recovery(const spec::RecoveryValidation& cfg, core::WallTime kill_wall,
+                                    const std::string& pod) {
+    stopWatch(); // the rollback has awaited the pod: ready by now, or not within its timeout
+    validate::RecoveryInput in;
+    in.host = cfg.host;
+    in.pod = pod;
+    in.success_rate_percent = cfg.success_rate_percent;
+    in.window = cfg.window;
+    in.max_recovery = cfg.max_recovery;
+    in.bucket = kBucket;
+    in.timeline = timeline_;
+    in.kill_at = std::chrono::duration_cast<core::Duration>(kill_wall - experiment_start_);
+    std::lock_guard lock(mu_);
+    in.ready_after = ready_after_;
+    return validate::evaluateRecovery(in);
   }
 
 private:
+  static constexpr core::Duration kBucket = std::chrono::milliseconds(100);
+
+  void stopWatch() {
+    stop_watch_ = true;
+    if (ready_watch_.joinable()) {
+      ready_watch_.join();
+    }
+  }
+
   void startLoad() {
     load::LoadOptions lo;
+    lo.timeline_bucket = kBucket;
     // Enough connections that a delayed request never holds up the next one (open loop: latency
     // counts from the intended send time, so a queue would be measured as added delay).
     lo.connections = 64;
@@ -179,6 +255,13 @@ private:
   bool fault_active_ = false;
   load::Histogram before_;
   load::Histogram during_;
+  core::WallTime experiment_start_ = core::RealClock::instance().wallNow();
+  std::vector<load::TimelineBucket> timeline_;
+  std::thread ready_watch_;
+  std::atomic<bool> stop_watch_{false};
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point killed_at_;
+  std::optional<core::Duration> ready_after_;
 };
 
 core::Result<spec::ChaosExperiment> adHoc(const ChaosCommandOptions& o) {
@@ -203,7 +286,12 @@ core::Result<spec::ChaosExperiment> adHoc(const ChaosCommandOptions& o) {
     if (!(o.percentage >= 0 && o.percentage <= 100)) {
       return core::invalidArgument("--percentage must be within 0-100");
     }
+    auto jitter = core::parseDuration(o.jitter);
+    if (!jitter || *jitter < core::Duration::zero() || *jitter > *delay) {
+      return core::invalidArgument("--jitter must be a duration no larger than --delay");
+    }
     e.fixed_delay = *delay;
+    e.jitter = *jitter;
     e.percentage = o.percentage;
   } else {
     e.type = spec::ChaosExperiment::Type::PodKill;
@@ -246,7 +334,7 @@ struct PlanRun {
 PlanRun runPlan(MeshSession& mesh, MeshTarget& target,
                 const std::vector<spec::ChaosExperiment>& plan, const chaos::EngineOptions& eo,
                 const std::string& run_dir, const std::string& journal, std::string& crashed_before,
-                std::ostream& err) {
+                const spec::RecoveryValidation& recovery_cfg, std::ostream& err) {
   const char* const cmd = "meshproof chaos: ";
   std::error_code ec;
   const fs::path marker = fs::path(run_dir) / "chaos-active.json";
@@ -273,6 +361,33 @@ PlanRun runPlan(MeshSession& mesh, MeshTarget& target,
     }
     if (e.type == spec::ChaosExperiment::Type::Latency && !j["run"].empty()) {
       j["fidelity"] = target.fidelity(e.fixed_delay);
+    }
+    // A pod kill is followed by the recovery validation (the Sprint's objective, or 99.9 % over
+    // 10 s within 60 s): a recovery that fails fails the experiment.
+    if (e.type == spec::ChaosExperiment::Type::PodKill && !j["run"].empty() &&
+        j["run"][0]["status"] == "succeeded") {
+      spec::RecoveryValidation cfg = recovery_cfg;
+      cfg.host = e.target;
+      auto kill_wall = core::parseIso8601(j["run"][0]["start"].get<std::string>());
+      const validate::RecoveryResult r =
+          target.recovery(cfg, kill_wall ? *kill_wall : core::RealClock::instance().wallNow(),
+                          j["run"][0]["pod"].get<std::string>());
+      auto ms = [](const std::optional<core::Duration>& d) {
+        return d ? nlohmann::json(core::toMillis(*d)) : nlohmann::json(nullptr);
+      };
+      j["recovery"] = {{"verdict", validate::verdictName(r.verdict)},
+                       {"reason", r.reason},
+                       {"successRatePercent", cfg.success_rate_percent},
+                       {"windowMs", core::toMillis(cfg.window)},
+                       {"maxRecoveryMs", core::toMillis(cfg.max_recovery)},
+                       {"recoveredAfterMs", ms(r.recovered_after)},
+                       {"requestsAfterKill", r.requests_after_kill},
+                       {"failedAfterKill", r.failed_after_kill},
+                       {"worstWindowPercent", r.worst_window_percent}};
+      if (r.verdict == validate::Verdict::Fail && j["status"] == "completed") {
+        j["status"] = "failed";
+        j["reason"] = "recovery: " + r.reason;
+      }
     }
     // What every proxy runs after the rollback: no fault left anywhere.
     auto dump = net::httpGet(mesh.plane().adminPort(), "/config_dump", 5s);
@@ -345,6 +460,11 @@ core::Result<evidence::VerifyReport> verifyEvidence(const std::string& dir, std:
   vo.sprint = sprint;
   vo.verifiers = {evidence::verifierOf(*signer)};
   return evidence::verify(vo);
+}
+
+// The recovery objective a kill is judged by: the Sprint's, or its defaults.
+spec::RecoveryValidation recoveryConfig(const spec::Spec& spec) {
+  return spec.sprint && spec.sprint->recovery ? *spec.sprint->recovery : spec::RecoveryValidation{};
 }
 
 // A host the mesh has: a Workload's app or a VirtualService host.
@@ -484,7 +604,8 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
   MeshTarget target(mesh, o.rate);
   const chaos::EngineOptions eo = engineOptions(spec, seed);
   std::string crashed = crashed_before;
-  PlanRun ran = runPlan(mesh, target, plan, eo, o.run_dir, o.journal, crashed, err);
+  PlanRun ran =
+      runPlan(mesh, target, plan, eo, o.run_dir, o.journal, crashed, recoveryConfig(spec), err);
   std::vector<nlohmann::ordered_json>& journals = ran.journals;
   int exit_code = ran.exit_code;
   if (!o.evidence.empty()) {
@@ -571,7 +692,8 @@ int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ost
   std::string crashed;
   auto chaos_run = [&] {
     ++run_number;
-    PlanRun ran = runPlan(mesh, target, sprint.experiments, eo, o.run_dir, "", crashed, err);
+    PlanRun ran = runPlan(mesh, target, sprint.experiments, eo, o.run_dir, "", crashed,
+                          recoveryConfig(spec), err);
     std::vector<evidence::NewArtifact> batch;
     for (const auto& j : ran.journals) {
       const std::string source = j["journalPath"].get<std::string>();

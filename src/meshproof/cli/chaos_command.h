@@ -2,7 +2,7 @@
 // `meshproof chaos latency|kill|run NAME|plan`: brings the mesh up, drives steady open-loop traffic
 // through the ingress, and runs chaos experiments (chaos/engine.h) with steady-state probes on the
 // gateway's metrics, rollback always, and a journal per experiment:
-//   latency --target H --delay D [--percentage P] [--duration D]
+//   latency --target H --delay D [--jitter J] [--percentage P] [--duration D]
 //   kill --target H [--version V] [--mode one|fixed|percent] [--value N] [--signal SIGKILL|SIGTERM]
 //        [--grace D] [--duration D]
 //   run NAME            one experiment of the Sprint spec
@@ -26,6 +26,7 @@ struct ChaosCommandOptions {
   std::vector<std::string> spec_paths;
   std::string target;
   std::string delay = "200ms";
+  std::string jitter = "0s";
   double percentage = 100;
   std::string duration = "20s";
   std::string version;

@@ -803,7 +803,13 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   if (fault != nullptr) {
     if (fault->delay && random.unit() * 100.0 < fault->delay->percentage) {
       log.flags.insert("DI");
-      co_await sleepFor(fault->delay->fixed_delay);
+      core::Duration d = fault->delay->fixed_delay;
+      if (fault->delay->jitter > core::Duration::zero()) {
+        const auto j = static_cast<double>(fault->delay->jitter.count());
+        d += core::Duration(static_cast<int64_t>((2 * random.unit() - 1) * j));
+        d = std::max(d, core::Duration::zero());
+      }
+      co_await sleepFor(d);
     }
     if (fault->abort && random.unit() * 100.0 < fault->abort->percentage) {
       log.flags.insert("FI");
@@ -1066,6 +1072,15 @@ std::optional<std::string> parseFault(const nlohmann::json& body, RuntimeFault& 
     }
     spec::FaultDelay delay;
     delay.fixed_delay = *duration;
+    if (d.contains("jitter")) {
+      auto jitter = d["jitter"].is_string()
+                        ? core::parseDuration(d["jitter"].get<std::string>())
+                        : core::Result<core::Duration>(core::invalidArgument("not a string"));
+      if (!jitter || *jitter < core::Duration::zero()) {
+        return std::string("delay.jitter must be a duration such as \"20ms\"");
+      }
+      delay.jitter = *jitter;
+    }
     if (auto problem = readPercentage(d, delay.percentage)) {
       return std::string("delay." + *problem);
     }

@@ -13,8 +13,9 @@
 // thread, keep-alive on both sides. Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump,
 // /clusters, /faults, /outlier_events (every ejection, return and overflow of every cluster, with
 // ISO 8601 times: what Envoy's outlier event log records); POST /faults
-// ({"host", "delay": {"fixedDelay", "percentage"}, "abort": {"httpStatus", "percentage"}}) sets a
-// fault on every route of a host at run time (what chaos uses); DELETE /faults/ID clears it.
+// ({"host", "delay": {"fixedDelay", "percentage", "jitter"}, "abort": {"httpStatus",
+// "percentage"}}) sets a fault on every route of a host at run time (what chaos uses; "jitter" is a
+// meshproof extension: each delay uniform in fixedDelay +- jitter); DELETE /faults/ID clears it.
 // PUT /config ({"generation": N, "endpoints": {"service-b": [{"address", "port", "labels",
 // "workload"}]}, "faults": [{"id", "host", "delay", "abort"}]}) replaces the control plane's
 // endpoint sets and runtime faults at once; the proxy then runs generation N (/config_dump,

@@ -162,6 +162,9 @@ RetryPolicy defaultRetryPolicy();
 struct FaultDelay {
   Duration fixed_delay{};
   double percentage = 0; // [0, 100]; unset means 0: no request is delayed (§1.7)
+  // meshproof's runtime faults only (chaos): each delay uniform in fixed_delay +- jitter (never
+  // below 0). Istio's HTTPFaultInjection.Delay has no jitter; YAML cannot set it.
+  Duration jitter{};
 };
 
 struct FaultAbort {

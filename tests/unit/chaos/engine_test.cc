@@ -25,7 +25,8 @@ public:
       pods_.push_back(p);
     }
   }
-  core::Result<std::string> addLatency(const std::string& host, core::Duration, double) override {
+  core::Result<std::string> addLatency(const std::string& host, core::Duration, core::Duration,
+                                       double) override {
     if (fail_add) {
       return core::unavailable("control plane down");
     }
