@@ -35,10 +35,27 @@ struct Client {
 
 // The failing pod's log of requests served, by client proxy.
 core::Result<std::map<std::string, std::vector<validate::ServedRequest>>>
-servedBy(const platform::PodStatus& pod) {
-  auto reply = net::httpGet(pod.port, "/control/served", 5s);
+servedBy(MeshSession& mesh, const platform::PodStatus& pod) {
+  // A loaded machine may be slow to answer: a few tries, then say why (a restarted pod has lost
+  // its log and listens elsewhere).
+  core::Result<net::HttpReply> reply = core::unavailable("not asked");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    reply = net::httpGet(pod.port, "/control/served", 10s);
+    if (reply && reply->status == 200) {
+      break;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
   if (!reply || reply->status != 200) {
-    return core::unavailable("cannot read " + pod.name + "'s /control/served");
+    for (const platform::PodStatus& now : mesh.platform().pods()) {
+      if (now.name == pod.name && (now.restarts != pod.restarts || now.port != pod.port)) {
+        return core::unavailable(pod.name + " restarted during the check (" + now.last_exit +
+                                 "); its log of served requests is gone");
+      }
+    }
+    return core::unavailable(
+        "cannot read " + pod.name + "'s /control/served: " +
+        (reply ? "HTTP " + std::to_string(reply->status) : reply.status().message()));
   }
   std::map<std::string, std::vector<validate::ServedRequest>> out;
   try {
@@ -205,7 +222,7 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
   // Warm: every client proxy has reached the pod (pooled connections open, counters at zero).
   const auto warm_deadline = std::chrono::steady_clock::now() + 15s;
   for (;;) {
-    auto served = servedBy(bad);
+    auto served = servedBy(mesh, bad);
     if (!served) {
       return fail(served.status().message());
     }
@@ -234,7 +251,7 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
   std::map<std::string, std::vector<validate::EjectionEvent>> events;
   std::map<std::string, std::vector<validate::ServedRequest>> served;
   auto observe = [&]() -> core::Status {
-    auto now_served = servedBy(bad);
+    auto now_served = servedBy(mesh, bad);
     if (!now_served) {
       return now_served.status();
     }
