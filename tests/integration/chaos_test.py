@@ -219,6 +219,11 @@ class Schedule(unittest.TestCase):
         short = text.replace("duration: 20s}", "duration: 2s}").replace("duration: 30s}",
                                                                           "duration: 2s}")
         self.assertEqual(short.count("duration: 2s}"), 4)
+        # This test is about the schedule and its evidence, not the SLO: a loose hypothesis, so a
+        # machine loaded by the other tests (asan, in parallel) does not fail the steady state.
+        short = short.replace("latencyP95: 500ms", "latencyP95: 10s").replace(
+            "errorRatePercent: 5", "errorRatePercent: 50")
+        self.assertIn("latencyP95: 10s", short)
         spec = os.path.join(root, "mesh.yaml")
         with open(spec, "w") as f:
             f.write(short)
@@ -228,6 +233,11 @@ class Schedule(unittest.TestCase):
         r = subprocess.run([BINARY, "schedule", "-f", spec, "--once", "--evidence", ev,
                             "--run-dir", os.path.join(root, "run")], capture_output=True,
                            text=True, env=env, timeout=300)
+        journal_dir = os.path.join(root, "run", "chaos")
+        for name in sorted(os.listdir(journal_dir)) if os.path.isdir(journal_dir) else []:
+            with open(os.path.join(journal_dir, name)) as f:
+                j = json.load(f)
+            self.assertEqual(j["status"], "completed", json.dumps(j, indent=1))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("verified, 6 records", r.stdout)
         log = [json.loads(x) for x in subprocess.run(
