@@ -506,6 +506,14 @@ void catchInterrupts() {
   ::sigaction(SIGTERM, &sa, nullptr);
 }
 
+// Interrupts caught (catchInterrupts), then the mesh up; nullptr after saying why.
+std::unique_ptr<MeshSession> startChaosMesh(const PodSpec& loaded, const std::string& run_dir,
+                                            uint64_t seed, const char* command, std::ostream& err) {
+  catchInterrupts();
+  MeshSessionOptions mo{.spec_paths = loaded.paths, .run_dir = run_dir, .seed = seed};
+  return MeshSession::startOrSay(loaded.spec, mo, command, err);
+}
+
 // The hypothesis is the SLO the Sprint's alerts guard.
 chaos::EngineOptions engineOptions(const spec::Spec& spec, uint64_t seed) {
   chaos::EngineOptions eo;
@@ -582,10 +590,7 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
     fs::remove(marker, ec);
   }
 
-  catchInterrupts();
-
-  MeshSessionOptions mo{.spec_paths = loaded->paths, .run_dir = o.run_dir, .seed = seed};
-  auto session = MeshSession::startOrSay(spec, mo, "meshproof chaos", err);
+  auto session = startChaosMesh(*loaded, o.run_dir, seed, "meshproof chaos", err);
   if (!session) {
     return kExitUsage;
   }
@@ -671,10 +676,7 @@ int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ost
   const std::string evidence_dir = o.evidence.empty() ? "evidence/" + sprint_name : o.evidence;
   const uint64_t seed = chaosSeed(o.seed, spec);
 
-  catchInterrupts();
-
-  MeshSessionOptions mo{.spec_paths = loaded->paths, .run_dir = o.run_dir, .seed = seed};
-  auto session = MeshSession::startOrSay(spec, mo, "meshproof chaos", err);
+  auto session = startChaosMesh(*loaded, o.run_dir, seed, "meshproof schedule", err);
   if (!session) {
     return kExitUsage;
   }

@@ -287,11 +287,11 @@ core::Result<LedgerLines> readLedger(const std::string& dir) {
   if (!fs::exists(path, ec)) {
     return out;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const std::optional<std::string> read = readFileBytes(path.string());
+  if (!read) {
     return core::unavailable(path.string() + ": cannot read");
   }
-  const std::string bytes = readFile(path);
+  const std::string& bytes = *read;
   uint64_t start = 0;
   for (;;) {
     const size_t nl = bytes.find('\n', start);

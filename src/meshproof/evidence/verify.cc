@@ -144,8 +144,18 @@ core::Result<VerifyReport> verify(const VerifyOptions& options) {
   for (const std::string& line : ledger->lines) {
     leaves.push_back(leafHash(line));
   }
+  // The root of every prefix, in one streaming pass: the checkpoint, each of the history's
+  // checkpoints and the trusted state each name a size (recomputing each from the leaves would
+  // cost O(records) per checkpoint, and there is one checkpoint per append).
+  std::vector<Digest> prefix_roots{emptyRoot()};
+  prefix_roots.reserve(n + 1);
+  RootBuilder builder;
+  for (const Digest& leaf : leaves) {
+    builder.push(leaf);
+    prefix_roots.push_back(builder.root());
+  }
   report.records = n;
-  report.root = toHex(rootOf(leaves));
+  report.root = toHex(prefix_roots.back());
 
   // 3-4. Records and artifacts.
   const fs::path artifacts_dir = dir / kArtifactDir;
@@ -299,7 +309,7 @@ core::Result<VerifyReport> verify(const VerifyOptions& options) {
       out.add("E_TRUNCATED", std::nullopt, std::string(kLedgerFile), std::nullopt,
               "the checkpoint signs " + std::to_string(cp->size) + " records, the ledger has " +
                   std::to_string(n) + " (" + std::to_string(cp->size - n) + " removed)");
-    } else if (rootOf(leaves, cp->size) != cp->root) {
+    } else if (prefix_roots[cp->size] != cp->root) {
       out.add("E_ROOT_MISMATCH", first_divergent, std::string(kLedgerFile), std::nullopt,
               "the Merkle root of the first " + std::to_string(cp->size) +
                   " records is not the signed one" +
@@ -333,7 +343,7 @@ core::Result<VerifyReport> verify(const VerifyOptions& options) {
     } else if (c->size > n) {
       out.add("E_CKPT_HISTORY_INCONSISTENT", std::nullopt, shown, std::nullopt,
               "signs " + std::to_string(c->size) + " records, the ledger has " + std::to_string(n));
-    } else if (rootOf(leaves, c->size) != c->root) {
+    } else if (prefix_roots[c->size] != c->root) {
       out.add("E_CKPT_HISTORY_INCONSISTENT", std::nullopt, shown, std::nullopt,
               "the ledger's first " + std::to_string(c->size) +
                   " records no longer have the root this checkpoint signed (history rewritten)");
@@ -364,12 +374,12 @@ core::Result<VerifyReport> verify(const VerifyOptions& options) {
               "a checkpoint of size " + std::to_string(t->size) +
                   " was seen before; this ledger is signed at size " + std::to_string(signed_size) +
                   " (rolled back)");
-    } else if (t->size > n || rootOf(leaves, t->size) != t->root) {
+    } else if (t->size > n || prefix_roots[t->size] != t->root) {
       out.add("E_FORK", std::nullopt, std::string(kLedgerFile), std::nullopt,
               "the trusted checkpoint (size " + std::to_string(t->size) + ", root " +
                   toHex(t->root) + ") is not a prefix of this ledger (root of its first " +
                   std::to_string(t->size) + " records " +
-                  (t->size <= n ? toHex(rootOf(leaves, t->size)) : std::string("-")) +
+                  (t->size <= n ? toHex(prefix_roots[t->size]) : std::string("-")) +
                   "): history was rewritten");
     }
   } else if (!options.state_file.empty()) {
