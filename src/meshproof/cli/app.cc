@@ -11,6 +11,7 @@
 #include "meshproof/cli/lint_command.h"
 #include "meshproof/cli/load_command.h"
 #include "meshproof/cli/proxy_command.h"
+#include "meshproof/cli/render_command.h"
 #include "meshproof/cli/up_command.h"
 #include "meshproof/cli/validate_command.h"
 #include "meshproof/cli/workload_command.h"
@@ -257,9 +258,8 @@ int run(int argc, char** argv) {
   auto* render_cmd =
       app.add_subcommand("render", "Render Istio, Prometheus and Grafana files from the spec");
   addSpecOption(render_cmd, spec_paths);
-  std::string render_out = "monitoring/";
-  render_cmd->add_option("--out", render_out, "Output directory (default monitoring/)");
-  pending.push_back({render_cmd, "issue 8 (monitoring as code)"});
+  RenderCommandOptions render_options;
+  render_cmd->add_option("--out", render_options.out, "Output directory (default monitoring/)");
 
   try {
     app.parse(argc, argv);
@@ -303,6 +303,10 @@ int run(int argc, char** argv) {
   if (load_cmd->parsed()) {
     load_options.rate_given = rate_opt->count() > 0;
     return loadCommand(load_options, std::cout, std::cerr);
+  }
+  if (render_cmd->parsed()) {
+    render_options.spec_paths = spec_paths;
+    return renderCommand(render_options, std::cout, std::cerr);
   }
   if (workload_cmd->parsed()) {
     workload_options.spec_paths = spec_paths;

@@ -4,11 +4,15 @@
 
 namespace meshproof::cli {
 
-spec::LoadResult loadSpecInput(const std::vector<std::string>& paths) {
+core::Result<std::vector<spec::SpecSource>> readSpecSources(const std::vector<std::string>& paths) {
   if (paths.empty()) {
-    return spec::load({spec::defaultSpecSource()});
+    return std::vector<spec::SpecSource>{spec::defaultSpecSource()};
   }
-  auto sources = spec::readSpecPaths(paths);
+  return spec::readSpecPaths(paths);
+}
+
+spec::LoadResult loadSpecInput(const std::vector<std::string>& paths) {
+  auto sources = readSpecSources(paths);
   if (!sources) {
     spec::LoadResult result;
     spec::Diagnostic d;

@@ -11,6 +11,9 @@
 
 namespace meshproof::cli {
 
+// The sources `paths` name (the embedded default when empty).
+core::Result<std::vector<spec::SpecSource>> readSpecSources(const std::vector<std::string>& paths);
+
 // Loads the spec from `paths` (the embedded default when empty). Diagnostics are returned; on a
 // path that cannot be read, a single error diagnostic names it.
 spec::LoadResult loadSpecInput(const std::vector<std::string>& paths);

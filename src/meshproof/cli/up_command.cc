@@ -1,5 +1,7 @@
 #include "meshproof/cli/up_command.h"
 
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <ostream>
 
@@ -7,6 +9,7 @@
 #include "meshproof/cli/mesh_session.h"
 #include "meshproof/core/duration.h"
 #include "meshproof/prom/prometheus.h"
+#include "meshproof/render/render.h"
 
 namespace meshproof::cli {
 
@@ -57,17 +60,39 @@ int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& 
   if (options.prometheus) {
     prom::PrometheusOptions po;
     po.file_sd_path = mesh.fileSdPath();
-    auto started = prom::Prometheus::start(po);
-    const size_t targets = mesh.platform().pods().size() + 1; // and the gateway
-    auto scraped =
-        started ? (*started)->waitForTargets(targets, std::chrono::seconds(30)) : started.status();
-    if (!scraped.isOk()) {
-      err << "meshproof up: prometheus: " << scraped.message() << '\n';
-      return kExitUsage;
+    // The Sprint's alerts, lab profile (the same rules `meshproof render` writes), so they can be
+    // watched firing on this mesh: /api/v1/alerts.
+    if (loaded->spec.sprint) {
+      const std::filesystem::path rules =
+          std::filesystem::absolute(std::filesystem::path(options.run_dir) / "rules" /
+                                    (loaded->spec.sprint->name + "-lab.yaml"));
+      std::error_code ec;
+      std::filesystem::create_directories(rules.parent_path(), ec);
+      std::ofstream f(rules, std::ios::trunc);
+      f << render::renderRules(loaded->spec, render::labProfile());
+      f.close();
+      if (!f) {
+        err << "meshproof up: cannot write " << rules.string() << '\n';
+        return kExitUsage;
+      }
+      po.rule_files.push_back(rules.string());
     }
-    prometheus = std::move(started).value();
-    out << "prometheus: " << prometheus->url() << " (scraping " << targets
-        << " targets every 1s)\n";
+    auto started = prom::Prometheus::start(po);
+    if (!started && started.status().code() == core::StatusCode::NotFound) {
+      // A missing Prometheus costs the metrics store, not the mesh.
+      err << "meshproof up: " << started.status().message() << "; running without it\n";
+    } else {
+      const size_t targets = mesh.platform().pods().size() + 1; // and the gateway
+      auto scraped = started ? (*started)->waitForTargets(targets, std::chrono::seconds(30))
+                             : started.status();
+      if (!scraped.isOk()) {
+        err << "meshproof up: prometheus: " << scraped.message() << '\n';
+        return kExitUsage;
+      }
+      prometheus = std::move(started).value();
+      out << "prometheus: " << prometheus->url() << " (scraping " << targets << " targets every 1s"
+          << (po.rule_files.empty() ? "" : "; alerts: " + po.rule_files.front()) << ")\n";
+    }
   }
   out << "Ctrl-C to stop" << std::endl;
   plane.wait();

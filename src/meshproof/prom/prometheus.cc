@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -64,9 +65,35 @@ std::string urlEncode(const std::string& value) {
   return out;
 }
 
+bool isExecutableOnPath(const std::string& binary) {
+  if (binary.find('/') != std::string::npos) {
+    return ::access(binary.c_str(), X_OK) == 0;
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    const size_t end = std::min(dirs.find(':', start), dirs.size());
+    std::string dir = dirs.substr(start, end - start);
+    if (dir.empty()) {
+      dir = ".";
+    }
+    if (::access((dir + "/" + binary).c_str(), X_OK) == 0) {
+      return true;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
 core::Result<std::unique_ptr<Prometheus>> Prometheus::start(const PrometheusOptions& o) {
   if (o.file_sd_path.empty()) {
     return core::invalidArgument("prometheus: a file_sd path is required");
+  }
+  if (!isExecutableOnPath(o.binary)) {
+    return core::notFound("Prometheus is not installed (no `" + o.binary +
+                          "` on PATH); install it with `apt-get install prometheus` "
+                          "(scripts/install-deps.sh does)");
   }
   char tmpl[] = "/tmp/meshproof-prometheus-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) {

@@ -31,7 +31,8 @@ struct PrometheusOptions {
 
 class Prometheus {
 public:
-  // Errors: the binary is missing, the configuration is refused (with Prometheus' own last log
+  // Errors: NotFound when the binary is not on PATH (the message names the install command); the
+  // configuration is refused (with Prometheus' own last log
   // lines), or it was not ready in time.
   static core::Result<std::unique_ptr<Prometheus>> start(const PrometheusOptions& options);
   ~Prometheus();
@@ -58,6 +59,9 @@ private:
   uint16_t port_ = 0;
   std::string dir_;
 };
+
+// True when `binary` (a name looked up on PATH, or a path) can be executed.
+bool isExecutableOnPath(const std::string& binary);
 
 // Percent-encodes a query parameter value (RFC 3986 unreserved characters stay).
 std::string urlEncode(const std::string& value);

@@ -1,0 +1,21 @@
+#pragma once
+// `meshproof render [-f SPEC] [--out DIR]`: writes the monitoring files rendered from the spec
+// (render/render.h) under DIR (default monitoring/). All files are written into a staging
+// directory inside DIR first and renamed into place only when every one was written, so an
+// unwritable DIR or a full disk leaves DIR as it was. Exit 0 ok, 2 on a bad spec or an output
+// that cannot be written.
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace meshproof::cli {
+
+struct RenderCommandOptions {
+  std::vector<std::string> spec_paths;
+  std::string out = "monitoring";
+};
+
+int renderCommand(const RenderCommandOptions& options, std::ostream& out, std::ostream& err);
+
+} // namespace meshproof::cli
