@@ -12,7 +12,8 @@ BUILD=(g++ cmake ninja-build ccache make pkg-config util-linux)
 LIBS=(libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libssl-dev
       libre2-dev libyaml-dev)
 TEST=(libgtest-dev libgmock-dev libbenchmark-dev python3 clang-format clang-tidy
-      prometheus python3-yaml python3-jsonschema)  # promtool; monitoring tests (schemas)
+      prometheus python3-yaml python3-jsonschema  # promtool; monitoring tests (schemas)
+      chromium fonts-dejavu-core)  # the HTML report, opened headless
 BENCH=(haproxy nginx-light wrk)  # make bench: the proxy side by side with HAProxy and nginx
 PACKAGES=("${BUILD[@]}" "${LIBS[@]}" "${TEST[@]}" "${BENCH[@]}")
 

@@ -116,12 +116,6 @@ class Cli(unittest.TestCase):
             self.assertEqual(sub.returncode, 0, cmd)
             self.assertIn("Usage", sub.stdout, cmd)
 
-    def test_pending_subcommands_say_so_and_exit_2(self):
-        for args in [["run"], ["report"]]:
-            r = run(*args)
-            self.assertEqual(r.returncode, 2, args)
-            self.assertIn("not implemented yet", r.stderr, args)
-
     def test_proxy_on_the_default_spec_explains_what_it_needs(self):
         # The default spec's hosts are Workload pods, which `meshproof up` runs; the proxy alone
         # forwards to ServiceEntry endpoints.

@@ -12,6 +12,7 @@
 #include "meshproof/cli/load_command.h"
 #include "meshproof/cli/proxy_command.h"
 #include "meshproof/cli/render_command.h"
+#include "meshproof/cli/run_command.h"
 #include "meshproof/cli/up_command.h"
 #include "meshproof/cli/validate_command.h"
 #include "meshproof/cli/workload_command.h"
@@ -20,13 +21,6 @@ namespace meshproof::cli {
 namespace {
 
 constexpr const char* kVersion = "meshproof 0.1.0";
-
-// A subcommand whose implementation lands with a later issue: its options parse (so --help is
-// accurate), then it says so and exits 2.
-struct Pending {
-  CLI::App* command;
-  const char* tracking; // which piece of work delivers it
-};
 
 void addSpecOption(CLI::App* cmd, std::vector<std::string>& paths, bool required = false) {
   auto* opt = cmd->add_option("-f,--filename", paths,
@@ -52,7 +46,6 @@ int run(int argc, char** argv) {
 
   std::vector<std::string> spec_paths;
   bool json = false;
-  std::vector<Pending> pending;
 
   // run
   auto* run_cmd =
@@ -60,11 +53,14 @@ int run(int argc, char** argv) {
                                 "run the chaos plan, record evidence, write the report, "
                                 "verify, print a verdict table");
   addSpecOption(run_cmd, spec_paths);
-  bool quick = false;
-  std::string out_dir;
-  run_cmd->add_flag("--quick", quick, "A statistically smaller but still valid plan (about 60 s)");
-  run_cmd->add_option("--out", out_dir, "Evidence directory (default evidence/<sprint>/)");
-  pending.push_back({run_cmd, "issue 9 (the main job and its report)"});
+  RunCommandOptions run_options;
+  run_cmd->add_flag("--quick", run_options.quick,
+                    "A statistically smaller but still valid plan (about 60 s)");
+  run_cmd->add_option("--out", run_options.out, "Evidence directory (default evidence/<sprint>/)");
+  run_cmd->add_option("--run-dir", run_options.run_dir,
+                      "Where pods' files, journals and the Prometheus rules go (default .meshproof)");
+  run_cmd->add_option("--seed", run_options.seed,
+                      "Seed of the validations' routing and pod choices (default: random, recorded)");
 
   // up
   auto* up_cmd = app.add_subcommand("up", "Run the mesh in the foreground until Ctrl-C");
@@ -248,11 +244,13 @@ int run(int argc, char** argv) {
 
   // report
   auto* report_cmd = app.add_subcommand("report", "Write the Markdown + HTML report from evidence");
-  std::string evidence_dir;
-  std::string report_out;
-  report_cmd->add_option("--evidence", evidence_dir, "Evidence directory");
-  report_cmd->add_option("--out", report_out, "Output file");
-  pending.push_back({report_cmd, "issue 9 (the main job and its report)"});
+  ReportCommandOptions report_options;
+  addSpecOption(report_cmd, spec_paths);
+  report_cmd->add_option("--evidence", report_options.evidence,
+                         "Evidence directory (default evidence/<sprint of the spec>)");
+  report_cmd->add_option("--run", report_options.run, "The run's id (default: the latest)");
+  report_cmd->add_option("--out", report_options.out,
+                         "Also write FILE.md and FILE.html (always recorded in the ledger)");
 
   // render
   auto* render_cmd =
@@ -274,6 +272,14 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (run_cmd->parsed()) {
+    run_options.spec_paths = spec_paths;
+    return runCommand(run_options, std::cout, std::cerr);
+  }
+  if (report_cmd->parsed()) {
+    report_options.spec_paths = spec_paths;
+    return reportCommand(report_options, std::cout, std::cerr);
+  }
   if (lint_cmd->parsed()) {
     return lintCommand({spec_paths, json}, std::cout);
   }
@@ -311,13 +317,6 @@ int run(int argc, char** argv) {
   if (workload_cmd->parsed()) {
     workload_options.spec_paths = spec_paths;
     return workloadCommand(workload_options, std::cout, std::cerr);
-  }
-  for (const Pending& p : pending) {
-    if (p.command->parsed()) {
-      std::cerr << "meshproof " << p.command->get_name() << ": not implemented yet (" << p.tracking
-                << ")\n";
-      return kExitUsage;
-    }
   }
   std::cerr << "meshproof: no subcommand given (see meshproof --help)\n";
   return kExitUsage;

@@ -295,14 +295,33 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
     }
     std::this_thread::sleep_for(100ms);
   }
+  // Ejection only (run --quick): the pod keeps failing for the hold, every client proxy must send
+  // it nothing; the return after baseEjectionTime is not awaited.
+  const bool ejection_only = options.ejection_only_hold_s > 0;
+  in.check_return = !ejection_only;
+  if (ejection_only) {
+    const auto hold_until =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(options.ejection_only_hold_s));
+    while (std::chrono::steady_clock::now() < hold_until) {
+      std::this_thread::sleep_for(100ms);
+    }
+    if (auto st = observe(); !st.isOk()) {
+      return fail(st.message());
+    }
+  }
   in.fault_end_ms = nowMs();
   if (auto st = setPodBehaviour(bad, R"({"recover": true})"); !st.isOk()) {
     return fail(st.message());
   }
   // Until every ejecting client has returned the pod and sent it a request again, or the return is
   // overdue.
-  int64_t due = in.fault_end_ms;
+  int64_t due = ejection_only ? 0 : in.fault_end_ms;
   for (const Client& c : clients) {
+    if (ejection_only) {
+      break;
+    }
     if (auto ejected_at = firstSince(c, validate::EjectionEvent::Kind::Ejected)) {
       due = std::max(due, *ejected_at + core::toMillis(base + interval) + 3000);
     }
@@ -319,7 +338,7 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
       const auto& list = served[c.name];
       return back && !list.empty() && list.back().unix_ms >= *back;
     });
-    if (done || nowMs() > due) {
+    if (done || ejection_only || nowMs() > due) {
       break;
     }
     std::this_thread::sleep_for(250ms);
@@ -374,6 +393,7 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
                             {"consecutive5xxErrors", n},
                             {"intervalMs", core::toMillis(interval)},
                             {"baseEjectionTimeMs", core::toMillis(base)},
+                            {"returnChecked", !ejection_only},
                             {"rate", lo.rate},
                             {"seed", options.seed}}},
                           {"measured",

@@ -435,33 +435,6 @@ PlanRun runPlan(MeshSession& mesh, MeshTarget& target,
   return result;
 }
 
-// Records artifacts in the ledger of `dir` (one group commit), with the sprint's signing key
-// (created on first use, as `meshproof evidence add` does); the problem, if any.
-core::Status recordEvidence(const std::string& dir, const std::vector<evidence::NewArtifact>& batch,
-                            std::ostream& err) {
-  const std::string sprint = fs::absolute(dir).lexically_normal().filename().string();
-  auto signer = loadOrCreateKey(keyDir() + "/" + sprint + ".key", sprint, err);
-  if (!signer) {
-    return signer.status();
-  }
-  auto added = evidence::append({dir, sprint, *signer}, batch, core::RealClock::instance());
-  return added ? core::Status::ok() : added.status();
-}
-
-// evidence verify with the sprint's own verifier key; the report, or the problem.
-core::Result<evidence::VerifyReport> verifyEvidence(const std::string& dir, std::ostream& err) {
-  const std::string sprint = fs::absolute(dir).lexically_normal().filename().string();
-  auto signer = loadOrCreateKey(keyDir() + "/" + sprint + ".key", sprint, err);
-  if (!signer) {
-    return signer.status();
-  }
-  evidence::VerifyOptions vo;
-  vo.dir = dir;
-  vo.sprint = sprint;
-  vo.verifiers = {evidence::verifierOf(*signer)};
-  return evidence::verify(vo);
-}
-
 // The recovery objective a kill is judged by: the Sprint's, or its defaults.
 spec::RecoveryValidation recoveryConfig(const spec::Spec& spec) {
   return spec.sprint && spec.sprint->recovery ? *spec.sprint->recovery : spec::RecoveryValidation{};
@@ -556,6 +529,17 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
     for (const spec::ChaosExperiment& e : spec.sprint->experiments) {
       if (action == "plan" || (o.args.size() > 1 && e.name == o.args[1])) {
         plan.push_back(e);
+      }
+    }
+    if (!o.experiment_duration.empty()) {
+      auto d = core::parseDuration(o.experiment_duration);
+      if (!d || *d <= core::Duration::zero()) {
+        err << cmd << "experiment duration \"" << o.experiment_duration
+            << "\" is not a positive duration\n";
+        return kExitUsage;
+      }
+      for (spec::ChaosExperiment& e : plan) {
+        e.duration = *d;
       }
     }
     if (plan.empty()) {

@@ -41,6 +41,9 @@ struct ChaosCommandOptions {
   std::string linger = "0s";
   std::string run_dir = ".meshproof";
   bool json = false;
+  // run and plan: every experiment's duration instead of the Sprint's (`run --quick`); empty: the
+  // Sprint's.
+  std::string experiment_duration;
 };
 
 int chaosCommand(const ChaosCommandOptions& options, std::ostream& out, std::ostream& err);

@@ -336,4 +336,31 @@ int evidenceCommand(const EvidenceCommandOptions& options, std::ostream& out, st
   return kExitUsage;
 }
 
+// Records artifacts in the ledger of `dir` (one group commit), with the sprint's signing key
+// (created on first use, as `meshproof evidence add` does); the problem, if any.
+core::Status recordEvidence(const std::string& dir, const std::vector<evidence::NewArtifact>& batch,
+                            std::ostream& err) {
+  const std::string sprint = std::filesystem::absolute(dir).lexically_normal().filename().string();
+  auto signer = loadOrCreateKey(keyDir() + "/" + sprint + ".key", sprint, err);
+  if (!signer) {
+    return signer.status();
+  }
+  auto added = evidence::append({dir, sprint, *signer}, batch, core::RealClock::instance());
+  return added ? core::Status::ok() : added.status();
+}
+
+// evidence verify with the sprint's own verifier key; the report, or the problem.
+core::Result<evidence::VerifyReport> verifyEvidence(const std::string& dir, std::ostream& err) {
+  const std::string sprint = std::filesystem::absolute(dir).lexically_normal().filename().string();
+  auto signer = loadOrCreateKey(keyDir() + "/" + sprint + ".key", sprint, err);
+  if (!signer) {
+    return signer.status();
+  }
+  evidence::VerifyOptions vo;
+  vo.dir = dir;
+  vo.sprint = sprint;
+  vo.verifiers = {evidence::verifierOf(*signer)};
+  return evidence::verify(vo);
+}
+
 } // namespace meshproof::cli

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "meshproof/core/result.h"
+#include "meshproof/evidence/ledger.h"
 #include "meshproof/evidence/note.h"
+#include "meshproof/evidence/verify.h"
 
 namespace meshproof::cli {
 
@@ -41,6 +43,13 @@ std::string keyDir();
 // beside it (said on `err`). Errors name the file.
 core::Result<evidence::Signer> loadOrCreateKey(const std::string& path, const std::string& sprint,
                                                std::ostream& err);
+
+// Records artifacts in the ledger of `dir` (one group commit) with the signing key of the sprint
+// the directory is named after (created on first use, as `evidence add` does); the problem, if any.
+core::Status recordEvidence(const std::string& dir, const std::vector<evidence::NewArtifact>& batch,
+                            std::ostream& err);
+// `evidence verify` of `dir` with that sprint's own verifier key (no trusted state).
+core::Result<evidence::VerifyReport> verifyEvidence(const std::string& dir, std::ostream& err);
 
 int evidenceCommand(const EvidenceCommandOptions& options, std::ostream& out, std::ostream& err);
 

@@ -84,6 +84,19 @@ core::Status writeAll(const fs::path& out, const std::vector<render::RenderedFil
 
 } // namespace
 
+core::Result<std::string> writeLabRules(const spec::Spec& spec, const std::string& run_dir) {
+  if (!spec.sprint) {
+    return core::invalidArgument("the spec has no Sprint, so no alerts");
+  }
+  const fs::path path =
+      fs::absolute(fs::path(run_dir) / "rules" / (spec.sprint->name + "-lab.yaml"));
+  if (core::Status s = writeFile(path, render::renderRules(spec, render::labProfile()));
+      !s.isOk()) {
+    return s;
+  }
+  return path.string();
+}
+
 int renderCommand(const RenderCommandOptions& options, std::ostream& out, std::ostream& err) {
   auto sources = readSpecSources(options.spec_paths);
   if (!sources) {

@@ -1,15 +1,13 @@
 #include "meshproof/cli/up_command.h"
 
-#include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <ostream>
 
 #include "meshproof/cli/app.h"
 #include "meshproof/cli/mesh_session.h"
+#include "meshproof/cli/render_command.h"
 #include "meshproof/core/duration.h"
 #include "meshproof/prom/prometheus.h"
-#include "meshproof/render/render.h"
 
 namespace meshproof::cli {
 
@@ -63,19 +61,12 @@ int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& 
     // The Sprint's alerts, lab profile (the same rules `meshproof render` writes), so they can be
     // watched firing on this mesh: /api/v1/alerts.
     if (loaded->spec.sprint) {
-      const std::filesystem::path rules =
-          std::filesystem::absolute(std::filesystem::path(options.run_dir) / "rules" /
-                                    (loaded->spec.sprint->name + "-lab.yaml"));
-      std::error_code ec;
-      std::filesystem::create_directories(rules.parent_path(), ec);
-      std::ofstream f(rules, std::ios::trunc);
-      f << render::renderRules(loaded->spec, render::labProfile());
-      f.close();
-      if (!f) {
-        err << "meshproof up: cannot write " << rules.string() << '\n';
+      auto rules = writeLabRules(loaded->spec, options.run_dir);
+      if (!rules) {
+        err << "meshproof up: " << rules.status().message() << '\n';
         return kExitUsage;
       }
-      po.rule_files.push_back(rules.string());
+      po.rule_files.push_back(*rules);
     }
     auto started = prom::Prometheus::start(po);
     if (!started && started.status().code() == core::StatusCode::NotFound) {

@@ -273,6 +273,11 @@ int validateRetries(const spec::Spec& spec, const std::vector<std::string>& path
                                       {"status", hang.client_status},
                                       {"elapsedMs", core::toMillis(hang.elapsed)},
                                       {"perTryTimeouts", hang.per_try_timeouts},
+                                      {"perTryTimeoutMs", core::toMillis(hang.per_try_timeout)},
+                                      {"routeTimeoutMs",
+                                       hang.route_timeout
+                                           ? nlohmann::json(core::toMillis(*hang.route_timeout))
+                                           : nlohmann::json(nullptr)},
                                       {"utResponses", hang.ut_responses}}
                      : nlohmann::json("not checked: the route has no perTryTimeout")}})
                .dump(2)
@@ -333,8 +338,10 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
   for (const auto& [v, w] : *weights) {
     canary = std::min(canary, w / total);
   }
-  const uint64_t planned =
-      validate::plannedSampleSize(canary, cfg.min_deviation_percent, cfg.alpha, cfg.power);
+  // The deviation to detect: the Sprint's, or a coarser one the caller plans for (run --quick).
+  const double deviation = options.min_deviation_percent > 0 ? options.min_deviation_percent
+                                                             : cfg.min_deviation_percent;
+  const uint64_t planned = validate::plannedSampleSize(canary, deviation, cfg.alpha, cfg.power);
   // A few percent over the plan, so a failed request or two cannot make the run underpowered.
   const uint64_t requests =
       options.requests > 0 ? static_cast<uint64_t>(options.requests)
@@ -357,7 +364,7 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
   in.expected_weights = *weights;
   in.alpha = cfg.alpha;
   in.power = cfg.power;
-  in.min_deviation_percent = cfg.min_deviation_percent;
+  in.min_deviation_percent = deviation;
   in.first_attempts = traffic->first_by_version;
   auto result = validate::evaluateSplit(in);
   if (!result) {
@@ -380,7 +387,7 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
                        {"inputs",
                         {{"alpha", cfg.alpha},
                          {"power", cfg.power},
-                         {"minDeviationPercent", cfg.min_deviation_percent},
+                         {"minDeviationPercent", deviation},
                          {"expectedWeights", *weights},
                          {"requestsSent", requests},
                          {"seed", options.seed}}},

@@ -31,6 +31,12 @@ struct ValidateCommandOptions {
   double rate = 0;          // breaker, recovery: requests per second; 0: the check's default
   bool no_restarts = false; // recovery: restartPolicy Never (the positive control)
   std::string pod;          // recovery: the pod to kill; empty: a seeded choice among the host's
+  // split: the deviation to detect in points, instead of the Sprint's minDeviationPercent (a
+  // coarser claim needs fewer requests: `run --quick`); 0: the Sprint's.
+  double min_deviation_percent = 0;
+  // breaker: check the ejection at the N-th 5xx and that nothing reaches the pod for this long
+  // after it, without waiting baseEjectionTime for the return (`run --quick`); 0: the full check.
+  double ejection_only_hold_s = 0;
 };
 
 int validateCommand(const ValidateCommandOptions& options, std::ostream& out, std::ostream& err);

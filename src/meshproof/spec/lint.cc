@@ -236,6 +236,21 @@ void lintSubsets(const Spec& spec, Diagnostics& out) {
   }
 }
 
+// A Workload whose `labels.version` is not its `version`: its pods run one version and subsets
+// select them as another, so a canary split by version label is not the split users get.
+void lintVersionLabels(const Spec& spec, Diagnostics& out) {
+  for (const Workload& w : spec.workloads) {
+    auto it = w.labels.find("version");
+    if (it == w.labels.end() || it->second == w.version) {
+      continue;
+    }
+    warn(out, kRuleVersionLabelMismatch, w.meta.location, w.meta, "spec.labels.version",
+         "pods of " + w.meta.name + " run version " + w.version + " but are labelled version=" +
+             it->second + ", so DestinationRule subsets route " + it->second +
+             "'s share of traffic to them too");
+  }
+}
+
 // Retry amplification along the call graph (istio#40091): when several hops on one path retry 5xx
 // responses, one failure at the bottom is attempted prod(1 + attempts) times.
 void lintAmplification(const Spec& spec, Diagnostics& out) {
@@ -339,6 +354,7 @@ const std::vector<LintRule>& lintRules() {
       {kRuleSingleDestinationWeight, "a weight on a single destination has no effect"},
       {kRuleSubsetNoEndpoints, "a subset selects no endpoint"},
       {kRuleRetryAmplification, "retries on 5xx at several hops of one call path multiply"},
+      {kRuleVersionLabelMismatch, "a Workload's version label differs from its version"},
   };
   return kRules;
 }
@@ -349,6 +365,7 @@ Diagnostics lint(const Spec& spec) {
   lintRoutes(spec, out);
   lintSubsets(spec, out);
   lintAmplification(spec, out);
+  lintVersionLabels(spec, out);
   std::stable_sort(out.begin(), out.end(), [](const Diagnostic& a, const Diagnostic& b) {
     return std::tie(a.location.file, a.location.line, a.location.column) <
            std::tie(b.location.file, b.location.line, b.location.column);

@@ -28,6 +28,7 @@ inline constexpr std::string_view kRuleRetryAmplification = "retry-amplification
 inline constexpr std::string_view kRuleRetryNonIdempotent = "retry-non-idempotent";
 inline constexpr std::string_view kRuleSubsetNoEndpoints = "subset-no-endpoints";
 inline constexpr std::string_view kRuleSingleDestinationWeight = "single-destination-weight";
+inline constexpr std::string_view kRuleVersionLabelMismatch = "version-label-mismatch";
 
 // Warnings (Severity::Warning, rule set) for a loaded spec, sorted by file and line.
 Diagnostics lint(const Spec& spec);

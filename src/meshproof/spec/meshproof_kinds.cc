@@ -143,7 +143,9 @@ void readWorkload(const Node& spec, ObjectMeta meta, Spec& out) {
     }
   }
   w.labels["app"] = w.app;
-  w.labels["version"] = w.version;
+  // An explicit `labels.version` is kept even when it differs from `version`: the pods then run
+  // one version and are selected by subsets as another (a mislabelled Deployment); lint warns.
+  w.labels.emplace("version", w.version);
   if (auto v = m.get("latency")) {
     readLatency(*v, w.latency);
   }
@@ -394,13 +396,19 @@ void crossCheck(const Spec& spec, Diagnostics& out) {
   checkNames(spec.workloads);
   checkNames(spec.gateways);
 
-  // Two workloads with the same app and version would share pod names.
+  // Two Workloads of the same app and version with the same pod labels cannot be told apart by
+  // subsets or by metrics (a copied document). Another label set is another Deployment: a build
+  // deployed with other labels (lint warns when its version label is not its version).
   std::set<std::string> app_versions;
   for (const Workload& w : spec.workloads) {
-    if (!app_versions.insert(w.app + "/" + w.version).second) {
+    std::string key = w.app + "/" + w.version;
+    for (const auto& [k, v] : w.labels) {
+      key += "," + k + "=" + v;
+    }
+    if (!app_versions.insert(key).second) {
       addError(out, w.meta.location, w.meta, "spec.version",
                "another Workload already deploys app \"" + w.app + "\" version \"" + w.version +
-                   "\"");
+                   "\" with the same labels");
     }
   }
 

@@ -85,6 +85,14 @@ BreakerClientResult evaluateClient(const BreakerInput& in, const BreakerClient& 
     problems.push_back("it still sent " + std::to_string(r.served_while_ejected) + " requests to " +
                        in.pod + " while the pod was ejected");
   }
+  if (!in.check_return && problems.empty()) {
+    r.verdict = Verdict::Pass;
+    r.reason = c.name + " ejected " + in.pod + " at its " + n +
+               "th consecutive 5xx and sent it nothing for the " +
+               seconds(in.observe_end_ms - *r.ejected_ms) +
+               " observed (its return was not awaited)";
+    return r;
+  }
   if (!r.returned_ms) {
     if (in.observe_end_ms - *r.ejected_ms < base_ms + interval_ms) {
       r.reason = "ejected at the " + std::to_string(r.failures_before_ejection) +
@@ -156,8 +164,10 @@ BreakerResult evaluateBreaker(const BreakerInput& in) {
     r.verdict = Verdict::Pass;
     r.reason = "each of " + std::to_string(r.clients.size()) + " client proxies ejected " + in.pod +
                " at exactly its " + std::to_string(in.consecutive_5xx) +
-               "th consecutive 5xx, sent it nothing while it was out and took it back after "
-               "baseEjectionTime on an interval tick";
+               (in.check_return ? "th consecutive 5xx, sent it nothing while it was out and took "
+                                  "it back after baseEjectionTime on an interval tick"
+                                : "th consecutive 5xx and sent it nothing while it was out (the "
+                                  "return after baseEjectionTime was not awaited)");
   }
   return r;
 }

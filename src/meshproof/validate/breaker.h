@@ -54,6 +54,9 @@ struct BreakerInput {
   int64_t fault_start_ms = 0; // the pod fails every request from here...
   int64_t fault_end_ms = 0;   // ...to here (then it is healthy again)
   int64_t observe_end_ms = 0; // traffic ran until here
+  // false: the return after baseEjectionTime is not part of the check (an ejection-only run);
+  // PASS then needs the ejection at exactly N and nothing sent to the pod until observe_end_ms.
+  bool check_return = true;
   std::vector<BreakerClient> clients;
 };
 

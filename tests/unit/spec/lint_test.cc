@@ -30,7 +30,8 @@ TEST(Lint, EveryRuleIsListed) {
   }
   for (std::string_view id : {kRuleEjectionCap, kRuleRetryWithoutRetryOn, kRulePerTryTimeoutIgnored,
                               kRuleRetryAmplification, kRuleRetryNonIdempotent,
-                              kRuleSubsetNoEndpoints, kRuleSingleDestinationWeight}) {
+                              kRuleSubsetNoEndpoints, kRuleSingleDestinationWeight,
+                              kRuleVersionLabelMismatch}) {
     EXPECT_NE(std::find(ids.begin(), ids.end(), id), ids.end()) << id;
   }
 }
@@ -156,6 +157,22 @@ TEST(Lint, SubsetThatSelectsNoEndpoint) {
   EXPECT_NE(d->message.find("version=v3"), std::string::npos);
   EXPECT_NE(d->message.find("no healthy upstream"), std::string::npos);
   EXPECT_EQ(findRule(lintText(defaultText()), kRuleSubsetNoEndpoints), nullptr);
+}
+
+TEST(Lint, VersionLabelThatIsNotTheWorkloadsVersion) {
+  // A v2 build deployed with v1's pod labels: subset v1's 90 % reaches it too.
+  const std::string text =
+      replaceOnce(defaultText(), "  version: v2\n  replicas: 1\n",
+                  "  version: v2\n  replicas: 1\n  labels: {version: v1}\n");
+  Diagnostics w = lintText(text);
+  const Diagnostic* d = findRule(w, kRuleVersionLabelMismatch);
+  ASSERT_NE(d, nullptr) << dump(w);
+  EXPECT_EQ(d->object, "Workload/service-b-v2");
+  EXPECT_NE(d->message.find("run version v2 but are labelled version=v1"), std::string::npos)
+      << d->message;
+  // The label as the loader keeps it, and a matching label is quiet.
+  const std::string same = replaceOnce(text, "labels: {version: v1}", "labels: {version: v2}");
+  EXPECT_EQ(findRule(lintText(same), kRuleVersionLabelMismatch), nullptr);
 }
 
 TEST(Lint, WeightOnASingleDestination) {

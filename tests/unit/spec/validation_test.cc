@@ -38,6 +38,26 @@ void expectError(const std::string& text, std::string_view path, std::string_vie
 
 const std::string kVsPath = "spec.http[0]";
 
+TEST(Validation, SameAppAndVersionNeedOtherLabels) {
+  const std::string copy = R"(---
+apiVersion: meshproof.dev/v1alpha1
+kind: Workload
+metadata:
+  name: service-b-v2-copy
+spec:
+  app: service-b
+  version: v2
+)";
+  // A second Workload of service-b v2 with the same labels is a copied document.
+  LoadResult r = loadText(defaultText() + copy);
+  const Diagnostic* d = find(r.diagnostics, Severity::Error, "spec.version");
+  ASSERT_NE(d, nullptr) << dump(r.diagnostics);
+  EXPECT_NE(d->message.find("with the same labels"), std::string::npos) << d->message;
+  // With other pod labels it is another Deployment of the same build: valid.
+  EXPECT_TRUE(loadText(defaultText() + copy + "  labels: {version: v1}\n").ok());
+  EXPECT_TRUE(loadText(defaultText() + copy + "  labels: {track: hotfix}\n").ok());
+}
+
 TEST(Validation, NegativeWeight) {
   const std::string text = replaceOnce(defaultText(), "weight: 10\n", "weight: -10\n");
   expectError(text, "spec.http[0].route[1].weight", "weight: -10", "must not be negative");

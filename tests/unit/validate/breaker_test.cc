@@ -119,5 +119,40 @@ TEST(BreakerValidation, TooFewFailuresIsInconclusive) {
   EXPECT_EQ(evaluateBreaker(in).verdict, Verdict::Inconclusive);
 }
 
+// An ejection-only run (run --quick): nothing is awaited after the hold.
+BreakerInput ejectionOnly() {
+  BreakerInput in = input();
+  in.check_return = false;
+  in.fault_end_ms = 4'500;
+  in.observe_end_ms = 4'600;
+  for (BreakerClient& c : in.clients) {
+    c.events.pop_back(); // no return seen
+    c.served.pop_back();
+  }
+  return in;
+}
+
+TEST(BreakerValidation, EjectionOnlyPassesWithoutTheReturn) {
+  const BreakerResult r = evaluateBreaker(ejectionOnly());
+  EXPECT_EQ(r.verdict, Verdict::Pass) << r.reason;
+  EXPECT_NE(r.reason.find("return after baseEjectionTime was not awaited"), std::string::npos)
+      << r.reason;
+  // The same data with the return checked is only inconclusive: the run ended before it was due.
+  BreakerInput full = ejectionOnly();
+  full.check_return = true;
+  EXPECT_EQ(evaluateBreaker(full).verdict, Verdict::Inconclusive);
+}
+
+TEST(BreakerValidation, EjectionOnlyStillFailsOnTrafficWhileEjectedOrAWrongCount) {
+  BreakerInput in = ejectionOnly();
+  in.clients[0].served.push_back({4'000, 503});
+  EXPECT_EQ(evaluateBreaker(in).verdict, Verdict::Fail);
+  in = ejectionOnly();
+  in.clients[1] = client("service-a-1", 6, 32'000);
+  in.clients[1].events.pop_back();
+  in.clients[1].served.pop_back();
+  EXPECT_EQ(evaluateBreaker(in).verdict, Verdict::Fail);
+}
+
 } // namespace
 } // namespace meshproof::validate
