@@ -239,12 +239,14 @@ class Schedule(unittest.TestCase):
                 j = json.load(f)
             self.assertEqual(j["status"], "completed", json.dumps(j, indent=1))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("verified, 6 records", r.stdout)
+        self.assertIn("verified, 7 records", r.stdout)
         log = [json.loads(x) for x in subprocess.run(
             [BINARY, "evidence", "log", ev, "--json"], env=env, capture_output=True,
             text=True).stdout.splitlines()]
         self.assertEqual([x["kind"] for x in log],
-                         ["chaos-log"] * 4 + ["report", "schedule"])
+                         ["chaos-log"] * 4 + ["report", "report", "schedule"])
+        self.assertEqual([x["path"].rsplit(".", 1)[1] for x in log if x["kind"] == "report"],
+                         ["md", "html"])
         journals = sorted(os.listdir(os.path.join(ev, "artifacts", "chaos")))
         names = []
         for name in journals:

@@ -57,10 +57,12 @@ int run(int argc, char** argv) {
   run_cmd->add_flag("--quick", run_options.quick,
                     "A statistically smaller but still valid plan (about 60 s)");
   run_cmd->add_option("--out", run_options.out, "Evidence directory (default evidence/<sprint>/)");
-  run_cmd->add_option("--run-dir", run_options.run_dir,
-                      "Where pods' files, journals and the Prometheus rules go (default .meshproof)");
-  run_cmd->add_option("--seed", run_options.seed,
-                      "Seed of the validations' routing and pod choices (default: random, recorded)");
+  run_cmd->add_option(
+      "--run-dir", run_options.run_dir,
+      "Where pods' files, journals and the Prometheus rules go (default .meshproof)");
+  run_cmd->add_option(
+      "--seed", run_options.seed,
+      "Seed of the validations' routing and pod choices (default: random, recorded)");
 
   // up
   auto* up_cmd = app.add_subcommand("up", "Run the mesh in the foreground until Ctrl-C");

@@ -300,10 +300,9 @@ int validateBreaker(const spec::Spec& spec, const std::vector<std::string>& path
   const bool ejection_only = options.ejection_only_hold_s > 0;
   in.check_return = !ejection_only;
   if (ejection_only) {
-    const auto hold_until =
-        std::chrono::steady_clock::now() +
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(options.ejection_only_hold_s));
+    const auto hold_until = std::chrono::steady_clock::now() +
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(options.ejection_only_hold_s));
     while (std::chrono::steady_clock::now() < hold_until) {
       std::this_thread::sleep_for(100ms);
     }

@@ -24,6 +24,7 @@
 #include "meshproof/evidence/ledger.h"
 #include "meshproof/evidence/verify.h"
 #include "meshproof/net/http_get.h"
+#include "meshproof/report/report.h"
 #include "meshproof/validate/recovery.h"
 
 namespace meshproof::cli {
@@ -674,7 +675,7 @@ int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ost
 
   int exit_code = kExitOk;
   int run_number = 0;
-  std::vector<std::string> since_report; // "experiment status" lines for the next report
+  std::vector<nlohmann::json> since_report; // the journals of the runs since the last report
   std::string crashed;
   auto chaos_run = [&] {
     ++run_number;
@@ -684,8 +685,7 @@ int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ost
     for (const auto& j : ran.journals) {
       const std::string source = j["journalPath"].get<std::string>();
       batch.push_back({"chaos-log", "chaos/" + fs::path(source).filename().string(), source, ""});
-      since_report.push_back(j["experiment"]["name"].get<std::string>() + " " +
-                             j["status"].get<std::string>() + " " + j["start"].get<std::string>());
+      since_report.push_back(nlohmann::json::parse(j.dump()));
     }
     auto st = recordEvidence(evidence_dir, batch, err);
     auto verified =
@@ -703,21 +703,23 @@ int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ost
     }
   };
   auto report = [&] {
-    // A summary of the runs since the last report; `meshproof report` writes the full one.
-    std::string md = "# " + sprint_name + ": chaos since the last report\n\n" + "Written " +
-                     core::formatIso8601(core::RealClock::instance().wallNow()) +
-                     "\n\n| experiment | status | start |\n| --- | --- | --- |\n";
-    for (const std::string& line : since_report) {
-      std::istringstream in(line);
-      std::string name, status, start;
-      in >> name >> status >> start;
-      md += "| " + name + " | " + status + " | " + start + " |\n";
-    }
+    // The report of the runs since the last one (report/report.h), Markdown and HTML.
+    report::ReportData d;
+    d.evidence_dir = evidence_dir;
+    d.sprint = sprint_name;
+    const std::string now = core::formatIso8601(core::RealClock::instance().wallNow());
+    d.subtitle = std::to_string(since_report.size()) +
+                 " chaos experiments since the last report (meshproof schedule, written " + now +
+                 ")";
+    d.journals = std::move(since_report);
     since_report.clear();
-    const std::string name = "reports/summary-" +
-                             safeName(core::formatIso8601(core::RealClock::instance().wallNow())) +
-                             ".md";
-    if (auto st = recordEvidence(evidence_dir, {{"report", name, "", md}}, err); !st.isOk()) {
+    d.evidence = report::evidenceSummary(evidence_dir);
+    const std::string name = "reports/schedule-" + safeName(now);
+    if (auto st = recordEvidence(evidence_dir,
+                                 {{"report", name + ".md", "", report::markdown(d)},
+                                  {"report", name + ".html", "", report::html(d)}},
+                                 err);
+        !st.isOk()) {
       err << cmd << "report not recorded: " << st.message() << '\n';
       exit_code = kExitCheckFailed;
     }

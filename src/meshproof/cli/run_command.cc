@@ -5,10 +5,10 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <fstream>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <map>
 #include <memory>
@@ -42,11 +42,12 @@ using OJson = nlohmann::ordered_json;
 
 constexpr const char* kCmd = "meshproof run: ";
 
-std::string nowIso() { return core::formatIso8601(core::RealClock::instance().wallNow()); }
+std::string nowIso() {
+  return core::formatIso8601(core::RealClock::instance().wallNow());
+}
 
 double unixNow() {
-  return std::chrono::duration<double>(
-             core::RealClock::instance().wallNow().time_since_epoch())
+  return std::chrono::duration<double>(core::RealClock::instance().wallNow().time_since_epoch())
       .count();
 }
 
@@ -140,9 +141,9 @@ private:
     return st;
   }
   void progress(const Stage& s, double seconds) {
-    err_ << kCmd << std::left << std::setw(26) << s.name << std::setw(13) << s.verdict
-         << std::right << std::fixed << std::setprecision(1) << std::setw(6) << seconds << " s  "
-         << s.figure << std::endl;
+    err_ << kCmd << std::left << std::setw(26) << s.name << std::setw(13) << s.verdict << std::right
+         << std::fixed << std::setprecision(1) << std::setw(6) << seconds << " s  " << s.figure
+         << std::endl;
   }
   // A stage that could not run (its mesh did not start, ...): said, and the run ends with exit 2.
   int cannotRun(const std::string& stage, const std::string& why) {
@@ -240,7 +241,8 @@ int Run::baseline() {
   const double p50 = static_cast<double>(r->latency.quantile(0.5)) / 1e6;
   const double p95 = static_cast<double>(r->latency.quantile(0.95)) / 1e6;
   const double p99 = static_cast<double>(r->latency.quantile(0.99)) / 1e6;
-  const double max_p95 = std::chrono::duration<double, std::milli>(sprint_.alerts.latency_p95).count();
+  const double max_p95 =
+      std::chrono::duration<double, std::milli>(sprint_.alerts.latency_p95).count();
   const double min_success = 100 - sprint_.alerts.error_rate_percent;
   const bool pass = r->requests > 0 && !r->load_invalid && success >= min_success && p95 <= max_p95;
   char reason[256];
@@ -256,21 +258,23 @@ int Run::baseline() {
     statuses[std::to_string(status)] = n;
   }
   const std::string host = spec_.gateways.empty() ? "" : spec_.gateways.front().host;
-  Json rec = verdictRecord("baseline", pass ? "PASS" : "FAIL", reason, host, s.start,
-                           {{"inputs", {{"rate", lo.rate},
-                                        {"seconds", seconds},
-                                        {"connections", lo.connections},
-                                        {"seed", seed_}}},
-                            {"objective", {{"minSuccessPercent", min_success},
-                                           {"maxP95Ms", max_p95}}},
-                            {"measured", {{"requests", r->requests},
-                                          {"successPercent", success},
-                                          {"p50Ms", p50},
-                                          {"p95Ms", p95},
-                                          {"p99Ms", p99},
-                                          {"achievedRate", r->achieved_rate},
-                                          {"loadInvalid", r->load_invalid},
-                                          {"statuses", statuses}}}});
+  Json rec =
+      verdictRecord("baseline", pass ? "PASS" : "FAIL", reason, host, s.start,
+                    {{"inputs",
+                      {{"rate", lo.rate},
+                       {"seconds", seconds},
+                       {"connections", lo.connections},
+                       {"seed", seed_}}},
+                     {"objective", {{"minSuccessPercent", min_success}, {"maxP95Ms", max_p95}}},
+                     {"measured",
+                      {{"requests", r->requests},
+                       {"successPercent", success},
+                       {"p50Ms", p50},
+                       {"p95Ms", p95},
+                       {"p99Ms", p99},
+                       {"achievedRate", r->achieved_rate},
+                       {"loadInvalid", r->load_invalid},
+                       {"statuses", statuses}}}});
   s.end = nowIso();
   s.verdict = rec["verdict"];
   s.figure = report::keyFigure(rec);
@@ -341,7 +345,13 @@ int Run::chaosPlan() {
   for (const Json& j : journals) {
     const std::string source = j.value("journalPath", "");
     const std::string name = j["experiment"].value("name", "experiment");
-    Stage s{"chaos " + name, "chaos", j.value("start", ""), j.value("end", ""), "", "", "",
+    Stage s{"chaos " + name,
+            "chaos",
+            j.value("start", ""),
+            j.value("end", ""),
+            "",
+            "",
+            "",
             "chaos/" + fs::path(source).filename().string()};
     const std::string status = j.value("status", "");
     s.verdict = status == "completed" ? "PASS" : "FAIL";
@@ -352,21 +362,21 @@ int Run::chaosPlan() {
                          (j.contains("reason") ? ": " + j.value("reason", "") : "");
     batch.push_back({"chaos-log", s.artifact, source, ""});
     stages_.push_back(s);
-    const double a = core::parseIso8601(s.start) ? std::chrono::duration<double>(
-                                                       core::parseIso8601(s.start)->time_since_epoch())
-                                                       .count()
-                                                 : 0;
-    const double b = core::parseIso8601(s.end) ? std::chrono::duration<double>(
-                                                     core::parseIso8601(s.end)->time_since_epoch())
-                                                     .count()
-                                               : a;
+    const double a =
+        core::parseIso8601(s.start)
+            ? std::chrono::duration<double>(core::parseIso8601(s.start)->time_since_epoch()).count()
+            : 0;
+    const double b =
+        core::parseIso8601(s.end)
+            ? std::chrono::duration<double>(core::parseIso8601(s.end)->time_since_epoch()).count()
+            : a;
     progress(s, b - a);
   }
   if (auto st = record(batch); !st.isOk()) {
     return cannotRun("chaos", "cannot record evidence: " + st.message());
   }
-  log_ << "chaos plan: " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count()
-       << " s\n";
+  log_ << "chaos plan: "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count() << " s\n";
   return rc == 130 ? 130 : kExitOk;
 }
 
@@ -385,17 +395,16 @@ void Run::snapshotMetrics() {
     return *r;
   };
   const std::string by = "destination_service_name";
-  for (const auto& [q, key] : {std::pair<const char*, const char*>{"0.5", "p50"},
-                               {"0.95", "p95"},
-                               {"0.99", "p99"}}) {
+  for (const auto& [q, key] :
+       {std::pair<const char*, const char*>{"0.5", "p50"}, {"0.95", "p95"}, {"0.99", "p99"}}) {
     for (const Json& r : range("histogram_quantile(" + std::string(q) + ", sum by (le, " + by +
                                ") (rate(istio_request_duration_milliseconds_bucket{reporter="
                                "\"source\"}[5s])))")) {
       m["latency"][r["metric"].value(by, "unknown")][key] = series(r["values"]);
     }
   }
-  for (const Json& r : range("sum by (" + by +
-                             ") (rate(istio_requests_total{reporter=\"destination\"}[5s]))")) {
+  for (const Json& r :
+       range("sum by (" + by + ") (rate(istio_requests_total{reporter=\"destination\"}[5s]))")) {
     m["throughput"][r["metric"].value(by, "unknown")] = series(r["values"]);
   }
   for (const Json& r : range("sum by (" + by +
@@ -429,8 +438,9 @@ void Run::snapshotMetrics() {
     const double first = v.front()[0].get<double>();
     const double last = v.back()[0].get<double>();
     auto iso = [](double unix) {
-      return core::formatIso8601(core::WallTime(std::chrono::duration_cast<core::WallTime::duration>(
-          std::chrono::duration<double>(unix))));
+      return core::formatIso8601(
+          core::WallTime(std::chrono::duration_cast<core::WallTime::duration>(
+              std::chrono::duration<double>(unix))));
     };
     alerts.push_back({{"alertname", labels.value("alertname", "")},
                       {"labels", labels},
@@ -462,7 +472,8 @@ int Run::execute(std::ostream& out) {
     err_ << kCmd << "the run directory: " << st.message() << "; nothing recorded\n";
     return kExitUsage;
   }
-  seed_ = o_.seed != 0 ? o_.seed : std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  seed_ =
+      o_.seed != 0 ? o_.seed : std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
   err_ << kCmd << "sprint " << sprint_.name << (o_.quick ? " (quick plan)" : "") << ", run "
        << run_id_ << ", seed " << seed_ << ", evidence in " << evidence_dir_ << std::endl;
   // The spec itself is evidence: recorded with the first stage's verdict.
@@ -541,7 +552,9 @@ int Run::execute(std::ostream& out) {
                   {"errorRatePercent", sprint_.alerts.error_rate_percent},
                   {"minThroughputRps", sprint_.alerts.min_throughput_rps}}},
                 {"stages", stages},
-                {"verdict", rc == 130 ? "INTERRUPTED" : all_passed ? "PASS" : "FAIL"}};
+                {"verdict", rc == 130    ? "INTERRUPTED"
+                            : all_passed ? "PASS"
+                                         : "FAIL"}};
   std::vector<evidence::NewArtifact> batch{{"run", "run.json", "", summary.dump(2) + "\n"},
                                            {"log", "run.log", "", log_.str()}};
   if (metrics_.is_object()) {
@@ -567,7 +580,8 @@ int Run::execute(std::ostream& out) {
       err_ << kCmd << "report not recorded: " << st.message() << '\n';
       all_passed = false;
     } else {
-      report_path = (fs::path(evidence_dir_) / "artifacts" / "reports" / (run_id_ + ".html")).string();
+      report_path =
+          (fs::path(evidence_dir_) / "artifacts" / "reports" / (run_id_ + ".html")).string();
     }
   }
   // Verify everything, then the table.
@@ -590,7 +604,8 @@ int Run::execute(std::ostream& out) {
   }
   all_passed = all_passed && evidence_ok;
 
-  out << '\n' << std::left << std::setw(28) << "CHECK" << std::setw(14) << "VERDICT"
+  out << '\n'
+      << std::left << std::setw(28) << "CHECK" << std::setw(14) << "VERDICT"
       << "KEY FIGURE\n";
   for (const Stage& s : stages_) {
     out << std::left << std::setw(28) << s.name << std::setw(14) << s.verdict
@@ -667,8 +682,8 @@ int reportCommand(const ReportCommandOptions& options, std::ostream& out, std::o
     if (base.has_parent_path()) {
       fs::create_directories(base.parent_path(), ec);
     }
-    for (const auto& [ext, text] : {std::pair<std::string, const std::string*>{".md", &md},
-                                    {".html", &page}}) {
+    for (const auto& [ext, text] :
+         {std::pair<std::string, const std::string*>{".md", &md}, {".html", &page}}) {
       fs::path p = base;
       p.replace_extension(ext);
       std::ofstream f(p, std::ios::trunc);

@@ -339,8 +339,8 @@ int validateCommand(const ValidateCommandOptions& options, std::ostream& out, st
     canary = std::min(canary, w / total);
   }
   // The deviation to detect: the Sprint's, or a coarser one the caller plans for (run --quick).
-  const double deviation = options.min_deviation_percent > 0 ? options.min_deviation_percent
-                                                             : cfg.min_deviation_percent;
+  const double deviation =
+      options.min_deviation_percent > 0 ? options.min_deviation_percent : cfg.min_deviation_percent;
   const uint64_t planned = validate::plannedSampleSize(canary, deviation, cfg.alpha, cfg.power);
   // A few percent over the plan, so a failed request or two cannot make the run underpowered.
   const uint64_t requests =

@@ -41,7 +41,7 @@ double unixOf(const Json& iso) {
 
 std::string str(const Json& j, const char* key, const std::string& fallback = "") {
   return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
-                                                                 : fallback;
+                                                                : fallback;
 }
 
 double numOr(const Json& j, const char* key, double fallback = kNaN) {
@@ -301,8 +301,8 @@ std::string retriesSection(const Json& v) {
     tries.spans.push_back({i * per_try, (i + 1) * per_try,
                            "try " + std::to_string(i + 1) + ": " + fmt("%.1f s", per_try)});
   }
-  tries.marks.push_back({elapsed, std::to_string(h.value("status", 0)) + " after " +
-                                      fmt("%.2f s", elapsed)});
+  tries.marks.push_back(
+      {elapsed, std::to_string(h.value("status", 0)) + " after " + fmt("%.2f s", elapsed)});
   t.rows.push_back(tries);
   if (std::isfinite(route)) {
     t.rows.push_back({"route timeout", {{0, route, "route timeout " + fmt("%.0f s", route)}}, {}});
@@ -566,10 +566,32 @@ std::string overallVerdict(const ReportData& d) {
     return d.run["verdict"].get<std::string>();
   }
   const std::vector<Row> all = rows(d);
-  return !all.empty() && std::all_of(all.begin(), all.end(),
-                                     [](const Row& r) { return passed(r.verdict); })
+  return !all.empty() &&
+                 std::all_of(all.begin(), all.end(), [](const Row& r) { return passed(r.verdict); })
              ? "PASS"
              : "FAIL";
+}
+
+EvidenceSummary evidenceSummary(const std::string& dir) {
+  EvidenceSummary e;
+  if (auto lines = evidence::readLedger(dir)) {
+    e.records = lines->lines.size();
+  }
+  std::error_code ec;
+  e.ledger_bytes = fs::file_size(fs::path(dir) / "ledger.jsonl", ec);
+  if (ec) {
+    e.ledger_bytes = 0;
+  }
+  if (auto ck = evidence::readFileBytes((fs::path(dir) / "checkpoint").string())) {
+    e.checkpoint = *ck;
+    const size_t end = ck->find("\n\n");
+    if (auto parsed = evidence::parseCheckpointText(ck->substr(0, end + 1))) {
+      e.origin = parsed->origin;
+      e.tree_size = parsed->size;
+      e.root_hex = evidence::toHex(parsed->root);
+    }
+  }
+  return e;
 }
 
 core::Result<ReportData> collect(const std::string& dir, const std::string& run_id) {
@@ -587,18 +609,7 @@ core::Result<ReportData> collect(const std::string& dir, const std::string& run_
       records.push_back(*r);
     }
   }
-  d.evidence.records = records.size();
-  std::error_code ec;
-  d.evidence.ledger_bytes = fs::file_size(fs::path(dir) / "ledger.jsonl", ec);
-  if (auto ck = evidence::readFileBytes((fs::path(dir) / "checkpoint").string())) {
-    d.evidence.checkpoint = *ck;
-    const size_t end = ck->find("\n\n");
-    if (auto parsed = evidence::parseCheckpointText(ck->substr(0, end + 1))) {
-      d.evidence.origin = parsed->origin;
-      d.evidence.tree_size = parsed->size;
-      d.evidence.root_hex = evidence::toHex(parsed->root);
-    }
-  }
+  d.evidence = evidenceSummary(dir);
   // The run: the one named, or the latest.
   std::string prefix;
   for (const evidence::Record& r : records) {
@@ -645,12 +656,13 @@ core::Result<ReportData> collect(const std::string& dir, const std::string& run_
 
 std::string markdown(const ReportData& d) {
   std::string s = "# Sprint " + d.sprint + (d.run_id.empty() ? "" : " — run " + d.run_id) + ": " +
-                  overallVerdict(d) + "\n\n";
+                  overallVerdict(d) + "\n\n" + (d.subtitle.empty() ? "" : d.subtitle + "\n\n");
   if (d.run.is_object()) {
     s += "Run from " + str(d.run, "start") + " to " + str(d.run, "end") +
          (d.run.value("quick", false) ? " (quick plan)" : "") + ", seed " +
-         d.run.value("seed", Json(0)).dump() + ", Prometheus: " +
-         (d.run.value("prometheus", Json()).is_string() ? "yes" : "no") + ".\n\n";
+         d.run.value("seed", Json(0)).dump() +
+         ", Prometheus: " + (d.run.value("prometheus", Json()).is_string() ? "yes" : "no") +
+         ".\n\n";
   }
   s += "| check | verdict | key figure | why |\n| --- | --- | --- | --- |\n";
   for (const Row& r : rows(d)) {
@@ -697,12 +709,13 @@ std::string markdown(const ReportData& d) {
            fmt("%.0f s", numOr(a, "seconds", 0)) + " |\n";
     }
   }
-  s += "\n## Evidence\n\nLedger `" + d.evidence_dir + "/ledger.jsonl`: " +
-       std::to_string(d.evidence.records) + " records before this report, " +
+  s += "\n## Evidence\n\nLedger `" + d.evidence_dir +
+       "/ledger.jsonl`: " + std::to_string(d.evidence.records) + " records before this report, " +
        std::to_string(d.evidence.ledger_bytes) + " bytes; checkpoint " + d.evidence.origin +
        " size " + std::to_string(d.evidence.tree_size) + ", RFC 9162 Merkle root `" +
-       d.evidence.root_hex + "`. This report is recorded in the same ledger; check it with "
-                             "`meshproof evidence verify " +
+       d.evidence.root_hex +
+       "`. This report is recorded in the same ledger; check it with "
+       "`meshproof evidence verify " +
        d.evidence_dir + "`.\n";
   return s;
 }
@@ -717,17 +730,21 @@ std::string html(const ReportData& d) {
                   "</title><style>" + kStyle + "</style></head><body>\n";
   s += "<h1>Sprint " + escapeXml(d.sprint) + " <span class=\"badge " +
        (verdict == "PASS" ? "pass" : "fail") + "\">" + escapeXml(verdict) + "</span></h1>\n";
+  if (!d.subtitle.empty()) {
+    s += "<p>" + escapeXml(d.subtitle) + "</p>\n";
+  }
   if (d.run.is_object()) {
     s += "<p>Run <code>" + escapeXml(d.run_id) + "</code> from " + escapeXml(str(d.run, "start")) +
          " to " + escapeXml(str(d.run, "end")) +
-         (d.run.value("quick", false) ? " (quick plan: smaller but still valid)" : "") +
-         "; seed " + escapeXml(d.run.value("seed", Json(0)).dump()) + ".</p>\n";
+         (d.run.value("quick", false) ? " (quick plan: smaller but still valid)" : "") + "; seed " +
+         escapeXml(d.run.value("seed", Json(0)).dump()) + ".</p>\n";
   }
   s += "<h2>Verdicts</h2><table><tr><th>check</th><th>verdict</th><th>key figure</th><th>why</th>"
        "</tr>";
   for (const Row& r : rows(d)) {
-    s += "<tr><td>" + escapeXml(r.check) + "</td><td class=\"" + verdictClass(r.verdict) + "\">" + escapeXml(r.verdict) + "</td><td>" +
-         escapeXml(r.figure) + "</td><td>" + escapeXml(r.reason) + "</td></tr>";
+    s += "<tr><td>" + escapeXml(r.check) + "</td><td class=\"" + verdictClass(r.verdict) + "\">" +
+         escapeXml(r.verdict) + "</td><td>" + escapeXml(r.figure) + "</td><td>" +
+         escapeXml(r.reason) + "</td></tr>";
   }
   s += "</table>\n<h2>Latency, throughput and success rate over the run</h2>\n" +
        metricsCharts(d, t0) + "\n";
@@ -743,21 +760,23 @@ std::string html(const ReportData& d) {
          breakerSection(*v) + "\n";
   }
   if (const Json* v = validation(d, "recovery")) {
-    s += "<h2>Recovery</h2><p>" + escapeXml(str(*v, "reason")) + "</p>" + recoverySection(*v) +
-         "\n";
+    s +=
+        "<h2>Recovery</h2><p>" + escapeXml(str(*v, "reason")) + "</p>" + recoverySection(*v) + "\n";
   }
   if (!d.journals.empty()) {
     s += "<h2>Chaos</h2>" + chaosTableHtml(d) + chaosSection(d) + "\n";
   }
   s += "<h2>Alerts that fired</h2>" + alertsTableHtml(d.metrics) + "\n";
-  s += "<h2>Evidence</h2><p>Ledger <code>" + escapeXml(d.evidence_dir) + "/ledger.jsonl</code>: " +
-       std::to_string(d.evidence.records) + " records before this report (" +
-       std::to_string(d.evidence.ledger_bytes) + " bytes). RFC 9162 Merkle root of the signed "
-       "checkpoint (size " + std::to_string(d.evidence.tree_size) + "):</p><pre>" +
-       escapeXml(d.evidence.root_hex) + "</pre><p>Checkpoint (C2SP signed note):</p><pre>" +
-       escapeXml(d.evidence.checkpoint) + "</pre><p class=\"note\">This report is itself recorded "
-       "in the ledger; <code>meshproof evidence verify " + escapeXml(d.evidence_dir) +
-       "</code> checks it and everything above.</p>\n</body></html>\n";
+  s += "<h2>Evidence</h2><p>Ledger <code>" + escapeXml(d.evidence_dir) +
+       "/ledger.jsonl</code>: " + std::to_string(d.evidence.records) +
+       " records before this report (" + std::to_string(d.evidence.ledger_bytes) +
+       " bytes). RFC 9162 Merkle root of the signed "
+       "checkpoint (size " +
+       std::to_string(d.evidence.tree_size) + "):</p><pre>" + escapeXml(d.evidence.root_hex) +
+       "</pre><p>Checkpoint (C2SP signed note):</p><pre>" + escapeXml(d.evidence.checkpoint) +
+       "</pre><p class=\"note\">This report is itself recorded "
+       "in the ledger; <code>meshproof evidence verify " +
+       escapeXml(d.evidence_dir) + "</code> checks it and everything above.</p>\n</body></html>\n";
   return s;
 }
 

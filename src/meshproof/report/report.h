@@ -42,11 +42,12 @@ struct EvidenceSummary {
 struct ReportData {
   std::string evidence_dir;
   std::string sprint;
-  std::string run_id;       // empty: a whole-ledger report
-  nlohmann::json run;       // run.json, or null
+  std::string run_id;   // empty: a whole-ledger report
+  std::string subtitle; // under the title when set ("chaos runs since the last report")
+  nlohmann::json run;   // run.json, or null
   std::vector<nlohmann::json> validations;
   std::vector<nlohmann::json> journals;
-  nlohmann::json metrics;   // prometheus.json, or null
+  nlohmann::json metrics; // prometheus.json, or null
   EvidenceSummary evidence;
 };
 
@@ -54,6 +55,9 @@ struct ReportData {
 // the whole ledger when no run is recorded). Errors: no ledger, an unreadable or non-JSON artifact
 // (named), an unknown run id.
 core::Result<ReportData> collect(const std::string& evidence_dir, const std::string& run_id);
+
+// The ledger's size and its signed checkpoint (origin, size, Merkle root) as they are now.
+EvidenceSummary evidenceSummary(const std::string& evidence_dir);
 
 std::string markdown(const ReportData& data);
 std::string html(const ReportData& data);

@@ -19,7 +19,9 @@ constexpr double kBottom = 58;
 constexpr const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7",
                                     "#56B4E9", "#D55E00", "#F0E442", "#000000"};
 
-const char* color(size_t i) { return kPalette[i % (sizeof kPalette / sizeof kPalette[0])]; }
+const char* color(size_t i) {
+  return kPalette[i % (sizeof kPalette / sizeof kPalette[0])];
+}
 
 std::string num(double v) {
   char buf[32];
@@ -224,9 +226,8 @@ std::string lineChart(const LineChartSpec& c) {
     const double lo = std::max(y0, c.ok_range->first);
     const double hi = std::min(y1, c.ok_range->second);
     if (hi > lo) {
-      s += "<rect class=\"ok-band\" x=\"" + num(kLeft) + "\" y=\"" + num(f.py(hi)) +
-           "\" width=\"" + num(kWidth - kLeft - kRight) + "\" height=\"" +
-           num(f.py(lo) - f.py(hi)) +
+      s += "<rect class=\"ok-band\" x=\"" + num(kLeft) + "\" y=\"" + num(f.py(hi)) + "\" width=\"" +
+           num(kWidth - kLeft - kRight) + "\" height=\"" + num(f.py(lo) - f.py(hi)) +
            "\" fill=\"#009E73\" fill-opacity=\"0.08\"><title>steady state holds</title></rect>";
     }
   }
@@ -301,11 +302,10 @@ std::string barChart(const BarChartSpec& c) {
   s += "<g font-size=\"11\"><line x1=\"" + num(kLeft) + "\" x2=\"" + num(kLeft + 20) + "\" y1=\"" +
        num(kHeight - 12) + "\" y2=\"" + num(kHeight - 12) +
        "\" stroke=\"#D55E00\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/><text x=\"" +
-       num(kLeft + 26) + "\" y=\"" + num(kHeight - 8) +
-       "\">expected</text><line x1=\"" + num(kLeft + 100) + "\" x2=\"" + num(kLeft + 100) +
-       "\" y1=\"" + num(kHeight - 18) + "\" y2=\"" + num(kHeight - 6) +
-       "\" stroke=\"#222\"/><text x=\"" + num(kLeft + 106) + "\" y=\"" + num(kHeight - 8) +
-       "\">interval</text></g>";
+       num(kLeft + 26) + "\" y=\"" + num(kHeight - 8) + "\">expected</text><line x1=\"" +
+       num(kLeft + 100) + "\" x2=\"" + num(kLeft + 100) + "\" y1=\"" + num(kHeight - 18) +
+       "\" y2=\"" + num(kHeight - 6) + "\" stroke=\"#222\"/><text x=\"" + num(kLeft + 106) +
+       "\" y=\"" + num(kHeight - 8) + "\">interval</text></g>";
   return s + "</svg>";
 }
 
@@ -317,7 +317,9 @@ std::string timeline(const TimelineSpec& c) {
   const double right = kWidth - kRight;
   const double x0 = c.x_min;
   const double x1 = c.x_max > c.x_min ? c.x_max : c.x_min + 1;
-  auto px = [&](double x) { return left + (std::clamp(x, x0, x1) - x0) / (x1 - x0) * (right - left); };
+  auto px = [&](double x) {
+    return left + (std::clamp(x, x0, x1) - x0) / (x1 - x0) * (right - left);
+  };
   const double bottom = kTop + row_h * static_cast<double>(c.rows.size());
   s += "<g class=\"axes\" font-size=\"11\" fill=\"#444\">";
   for (double t : niceTicks(x0, x1, 8)) {
@@ -336,14 +338,14 @@ std::string timeline(const TimelineSpec& c) {
       const Span& sp = row.spans[k];
       // Adjacent spans (retry tries) stay apart: a 2 px gap and alternating shades.
       const double w = std::max(1.5, px(sp.to) - px(sp.from) - (row.spans.size() > 1 ? 2 : 0));
-      s += "<rect class=\"span\" x=\"" + num(px(sp.from)) + "\" y=\"" + num(y + 5) +
-           "\" width=\"" + num(w) + "\" height=\"" + num(row_h - 10) + "\" fill=\"" + color(r) +
+      s += "<rect class=\"span\" x=\"" + num(px(sp.from)) + "\" y=\"" + num(y + 5) + "\" width=\"" +
+           num(w) + "\" height=\"" + num(row_h - 10) + "\" fill=\"" + color(r) +
            "\" fill-opacity=\"" + (k % 2 ? "0.35" : "0.6") + "\"><title>" + escapeXml(sp.label) +
            "</title></rect>";
     }
     for (const Mark& m : row.marks) {
-      s += "<line class=\"mark\" x1=\"" + num(px(m.at)) + "\" x2=\"" + num(px(m.at)) +
-           "\" y1=\"" + num(y + 3) + "\" y2=\"" + num(y + row_h - 3) +
+      s += "<line class=\"mark\" x1=\"" + num(px(m.at)) + "\" x2=\"" + num(px(m.at)) + "\" y1=\"" +
+           num(y + 3) + "\" y2=\"" + num(y + row_h - 3) +
            "\" stroke=\"#D55E00\" stroke-width=\"1.5\"><title>" + escapeXml(m.label) +
            "</title></line>";
     }

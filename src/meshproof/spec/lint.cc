@@ -245,9 +245,9 @@ void lintVersionLabels(const Spec& spec, Diagnostics& out) {
       continue;
     }
     warn(out, kRuleVersionLabelMismatch, w.meta.location, w.meta, "spec.labels.version",
-         "pods of " + w.meta.name + " run version " + w.version + " but are labelled version=" +
-             it->second + ", so DestinationRule subsets route " + it->second +
-             "'s share of traffic to them too");
+         "pods of " + w.meta.name + " run version " + w.version +
+             " but are labelled version=" + it->second + ", so DestinationRule subsets route " +
+             it->second + "'s share of traffic to them too");
   }
 }
 

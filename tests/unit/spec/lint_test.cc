@@ -28,10 +28,10 @@ TEST(Lint, EveryRuleIsListed) {
     ids.push_back(rule.id);
     EXPECT_FALSE(rule.summary.empty());
   }
-  for (std::string_view id : {kRuleEjectionCap, kRuleRetryWithoutRetryOn, kRulePerTryTimeoutIgnored,
-                              kRuleRetryAmplification, kRuleRetryNonIdempotent,
-                              kRuleSubsetNoEndpoints, kRuleSingleDestinationWeight,
-                              kRuleVersionLabelMismatch}) {
+  for (std::string_view id :
+       {kRuleEjectionCap, kRuleRetryWithoutRetryOn, kRulePerTryTimeoutIgnored,
+        kRuleRetryAmplification, kRuleRetryNonIdempotent, kRuleSubsetNoEndpoints,
+        kRuleSingleDestinationWeight, kRuleVersionLabelMismatch}) {
     EXPECT_NE(std::find(ids.begin(), ids.end(), id), ids.end()) << id;
   }
 }
@@ -161,9 +161,8 @@ TEST(Lint, SubsetThatSelectsNoEndpoint) {
 
 TEST(Lint, VersionLabelThatIsNotTheWorkloadsVersion) {
   // A v2 build deployed with v1's pod labels: subset v1's 90 % reaches it too.
-  const std::string text =
-      replaceOnce(defaultText(), "  version: v2\n  replicas: 1\n",
-                  "  version: v2\n  replicas: 1\n  labels: {version: v1}\n");
+  const std::string text = replaceOnce(defaultText(), "  version: v2\n  replicas: 1\n",
+                                       "  version: v2\n  replicas: 1\n  labels: {version: v1}\n");
   Diagnostics w = lintText(text);
   const Diagnostic* d = findRule(w, kRuleVersionLabelMismatch);
   ASSERT_NE(d, nullptr) << dump(w);
