@@ -134,6 +134,16 @@ class Run(unittest.TestCase):
             md = f.read()
         self.assertIn("# Sprint sprint6", md)
         self.assertIn("| split | PASS |", md)
+        # Prometheus ran: every chaos probe records what it saw beside the proxies' numbers.
+        seen = []
+        for path in [x["path"] for x in records if x["kind"] == "chaos-log"]:
+            with open(os.path.join(evidence, "artifacts", path)) as f:
+                j = json.load(f)
+            probes = [j["steadyStates"]["before"], *j["steadyStates"]["during"]]
+            self.assertTrue(all("prometheus" in p for p in probes), path)
+            seen += [p["prometheus"] for p in probes if "successPercent" in p["prometheus"]]
+        self.assertTrue(seen, "no probe got data from Prometheus")
+        self.assertTrue(all(p["successPercent"] >= 95 for p in seen), seen)
         run_json = [x["path"] for x in records if x["kind"] == "run"][0]
         with open(os.path.join(evidence, "artifacts", run_json)) as f:
             summary = json.load(f)

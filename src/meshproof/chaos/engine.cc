@@ -41,6 +41,9 @@ json probeJson(const core::Result<SteadyState>& s, const Hypothesis& h, core::Cl
   if (!why.empty()) {
     j["breach"] = why;
   }
+  if (s->prometheus) {
+    j["prometheus"] = *s->prometheus;
+  }
   return j;
 }
 

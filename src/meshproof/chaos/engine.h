@@ -31,6 +31,11 @@ struct SteadyState {
   uint64_t requests = 0;
   double success_percent = 100; // non-5xx share
   double p95_ms = 0;
+  // What a Prometheus scraping the same proxies saw for the same window, when one runs:
+  // {successPercent, p95Ms, window} or {unavailable: why}. Recorded beside the proxies' numbers in
+  // the journal, not judged: the proxies' counters are exact and current, Prometheus' lag a scrape
+  // interval (and, for a mesh it has just discovered, several seconds).
+  std::optional<nlohmann::json> prometheus;
 };
 
 // The hypothesis: the SLO the sprint's alerts guard (success >= 100 - errorRatePercent, P95 <=

@@ -200,6 +200,8 @@ int run(int argc, char** argv) {
   chaos_cmd->add_option("--run-dir", chaos_options.run_dir,
                         "Journals and the crash marker go here (.meshproof)");
   chaos_cmd->add_flag("--json", chaos_options.json, "Print the journal(s) as JSON");
+  chaos_cmd->add_flag("--prometheus", chaos_options.prometheus,
+                      "Also run a real Prometheus: every probe records what it saw, alerts fire");
 
   // schedule
   auto* schedule_cmd = app.add_subcommand(
@@ -215,6 +217,8 @@ int run(int argc, char** argv) {
   schedule_cmd->add_option("--run-dir", schedule_options.run_dir, "Journals go here (.meshproof)");
   schedule_cmd->add_option("--seed", schedule_options.seed, "Seed (default: the Sprint's)");
   schedule_cmd->add_option("--rate", schedule_options.rate, "Steady traffic, requests/s (50)");
+  schedule_cmd->add_flag("--prometheus", schedule_options.prometheus,
+                         "Also run a real Prometheus: probes record what it saw, alerts fire");
 
   // evidence
   auto* evidence_cmd = app.add_subcommand(

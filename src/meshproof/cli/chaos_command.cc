@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -18,12 +19,14 @@
 #include "meshproof/chaos/scheduler.h"
 #include "meshproof/cli/app.h"
 #include "meshproof/cli/evidence_command.h"
+#include "meshproof/cli/up_command.h"
 #include "meshproof/cli/validate_support.h"
 #include "meshproof/core/duration.h"
 #include "meshproof/core/time.h"
 #include "meshproof/evidence/ledger.h"
 #include "meshproof/evidence/verify.h"
 #include "meshproof/net/http_get.h"
+#include "meshproof/prom/prometheus.h"
 #include "meshproof/report/report.h"
 #include "meshproof/validate/recovery.h"
 
@@ -45,7 +48,11 @@ extern "C" void onSignal(int) {
 // fidelity is measured per phase.
 class MeshTarget final : public chaos::ChaosTarget {
 public:
-  MeshTarget(MeshSession& mesh, double rate) : mesh_(mesh), rate_(rate) { startLoad(); }
+  MeshTarget(MeshSession& mesh, double rate, uint16_t prometheus_port = 0)
+      : mesh_(mesh), rate_(rate),
+        prometheus_(prometheus_port != 0 ? prom::Prometheus::attach(prometheus_port) : nullptr) {
+    startLoad();
+  }
   ~MeshTarget() override {
     (void)load_->stop();
     stopWatch();
@@ -129,8 +136,11 @@ public:
       return parsed.status();
     }
     const chaos::ProxyCounters now = chaos::proxyCounters(*parsed);
-    const chaos::SteadyState s = chaos::steadyStateBetween(last_, now);
+    chaos::SteadyState s = chaos::steadyStateBetween(last_, now);
     last_ = now;
+    if (prometheus_) {
+      s.prometheus = prometheusReading();
+    }
     // The client's view of the window, by phase.
     auto window = load_->stop();
     if (window) {
@@ -148,6 +158,42 @@ public:
     }
     startLoad();
     return s;
+  }
+
+  // The gateway's success rate and P95 as Prometheus has them for the window since the previous
+  // probe (at least 3 s: two 1 s scrapes however the probe falls between them), the same
+  // reporter="source" series the proxies count.
+  nlohmann::json prometheusReading() {
+    const auto now = std::chrono::steady_clock::now();
+    const double since =
+        last_probe_ ? std::chrono::duration<double>(now - *last_probe_).count() : 2;
+    last_probe_ = now;
+    const std::string w = std::to_string(std::max(3, static_cast<int>(std::lround(since)))) + "s";
+    const std::string sel = "{reporter=\"source\",source_workload=\"istio-ingressgateway\"";
+    auto scalar = [&](const std::string& q) -> std::optional<double> {
+      auto r = prometheus_->query(q);
+      if (!r || !r->is_array() || r->empty()) {
+        return std::nullopt;
+      }
+      try {
+        const double v = std::stod((*r)[0]["value"][1].get<std::string>());
+        return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+      } catch (...) {
+        return std::nullopt;
+      }
+    };
+    const auto total = scalar("sum(increase(istio_requests_total" + sel + "}[" + w + "]))");
+    const auto ok =
+        scalar("sum(increase(istio_requests_total" + sel + ",response_code!~\"5..\"}[" + w + "]))");
+    const auto p95 = scalar("histogram_quantile(0.95, sum by (le) "
+                            "(increase(istio_request_duration_milliseconds_bucket" +
+                            sel + "}[" + w + "])))");
+    if (!total || *total <= 0 || !ok) {
+      return {{"window", w}, {"unavailable", "no samples of the gateway in the window yet"}};
+    }
+    nlohmann::json j{{"window", w}, {"successPercent", 100 * *ok / *total}};
+    j["p95Ms"] = p95 ? nlohmann::json(*p95) : nlohmann::json(nullptr);
+    return j;
   }
 
   bool sleep(core::Duration d) override {
@@ -251,6 +297,8 @@ private:
 
   MeshSession& mesh_;
   double rate_;
+  std::unique_ptr<prom::Prometheus> prometheus_;
+  std::optional<std::chrono::steady_clock::time_point> last_probe_;
   std::unique_ptr<BackgroundLoad> load_;
   chaos::ProxyCounters last_;
   bool fault_active_ = false;
@@ -591,7 +639,18 @@ int chaosCommand(const ChaosCommandOptions& o, std::ostream& out, std::ostream& 
       return kExitUsage;
     }
   }
-  MeshTarget target(mesh, o.rate);
+  std::unique_ptr<prom::Prometheus> prometheus;
+  uint16_t prometheus_port = o.prometheus_port;
+  if (o.prometheus && prometheus_port == 0) {
+    auto started = startMeshPrometheus(spec, mesh, o.run_dir, "meshproof chaos", err);
+    if (!started) {
+      err << cmd << "prometheus: " << started.status().message() << '\n';
+      return kExitUsage;
+    }
+    prometheus = std::move(started).value();
+    prometheus_port = prometheus ? prometheus->port() : 0;
+  }
+  MeshTarget target(mesh, o.rate, prometheus_port);
   const chaos::EngineOptions eo = engineOptions(spec, seed);
   std::string crashed = crashed_before;
   PlanRun ran =
@@ -666,7 +725,16 @@ int scheduleCommand(const ScheduleCommandOptions& o, std::ostream& out, std::ost
     return kExitUsage;
   }
   MeshSession& mesh = *session;
-  MeshTarget target(mesh, o.rate);
+  std::unique_ptr<prom::Prometheus> prometheus;
+  if (o.prometheus) {
+    auto started = startMeshPrometheus(spec, mesh, o.run_dir, "meshproof schedule", err);
+    if (!started) {
+      err << cmd << "prometheus: " << started.status().message() << '\n';
+      return kExitUsage;
+    }
+    prometheus = std::move(started).value();
+  }
+  MeshTarget target(mesh, o.rate, prometheus ? prometheus->port() : 0);
   const chaos::EngineOptions eo = engineOptions(spec, seed);
   err << cmd << "evidence in " << evidence_dir << "; chaos "
       << (sprint.chaos_cron.empty() ? "every " + core::formatDuration(sprint.chaos_interval)

@@ -44,6 +44,10 @@ struct ChaosCommandOptions {
   // run and plan: every experiment's duration instead of the Sprint's (`run --quick`); empty: the
   // Sprint's.
   std::string experiment_duration;
+  // A Prometheus that scrapes the mesh (`meshproof run`'s, on 127.0.0.1:PORT): every probe also
+  // records what it saw for the same window; 0: none.
+  uint16_t prometheus_port = 0;
+  bool prometheus = false; // start a Prometheus for the chaos mesh (with the lab alerts)
 };
 
 int chaosCommand(const ChaosCommandOptions& options, std::ostream& out, std::ostream& err);
@@ -62,6 +66,7 @@ struct ScheduleCommandOptions {
   std::string run_dir = ".meshproof";
   uint64_t seed = 0;
   double rate = 50;
+  bool prometheus = false; // a Prometheus for the mesh: probes record what it saw, alerts evaluated
 };
 
 int scheduleCommand(const ScheduleCommandOptions& options, std::ostream& out, std::ostream& err);

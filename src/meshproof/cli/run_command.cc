@@ -327,6 +327,7 @@ int Run::chaosPlan() {
   if (o_.quick) {
     co.experiment_duration = "5s";
   }
+  co.prometheus_port = prometheus_ ? prometheus_->port() : 0;
   std::ostringstream o;
   std::ostringstream e;
   const int rc = chaosCommand(co, o, e);

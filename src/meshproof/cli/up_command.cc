@@ -11,6 +11,36 @@
 
 namespace meshproof::cli {
 
+core::Result<std::unique_ptr<prom::Prometheus>>
+startMeshPrometheus(const spec::Spec& spec, MeshSession& mesh, const std::string& run_dir,
+                    const std::string& command, std::ostream& err) {
+  prom::PrometheusOptions po;
+  po.file_sd_path = mesh.fileSdPath();
+  // The Sprint's alerts, lab profile (the same rules `meshproof render` writes), so they can be
+  // watched firing on this mesh: /api/v1/alerts.
+  if (spec.sprint) {
+    auto rules = writeLabRules(spec, run_dir);
+    if (!rules) {
+      return rules.status();
+    }
+    po.rule_files.push_back(*rules);
+  }
+  auto started = prom::Prometheus::start(po);
+  if (!started && started.status().code() == core::StatusCode::NotFound) {
+    // A missing Prometheus costs the metrics store, not the mesh.
+    err << command << ": " << started.status().message() << "; running without it\n";
+    return std::unique_ptr<prom::Prometheus>();
+  }
+  if (!started) {
+    return started.status();
+  }
+  const size_t targets = mesh.platform().pods().size() + 1; // and the gateway
+  if (auto st = (*started)->waitForTargets(targets, std::chrono::seconds(30)); !st.isOk()) {
+    return st;
+  }
+  return std::move(started).value();
+}
+
 int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& err) {
   auto timeout = core::parseDuration(options.ready_timeout);
   if (!timeout || *timeout <= core::Duration::zero()) {
@@ -56,33 +86,16 @@ int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& 
   // The real Prometheus, scraping every proxy through the file_sd file (--prometheus).
   std::unique_ptr<prom::Prometheus> prometheus;
   if (options.prometheus) {
-    prom::PrometheusOptions po;
-    po.file_sd_path = mesh.fileSdPath();
-    // The Sprint's alerts, lab profile (the same rules `meshproof render` writes), so they can be
-    // watched firing on this mesh: /api/v1/alerts.
-    if (loaded->spec.sprint) {
-      auto rules = writeLabRules(loaded->spec, options.run_dir);
-      if (!rules) {
-        err << "meshproof up: " << rules.status().message() << '\n';
-        return kExitUsage;
-      }
-      po.rule_files.push_back(*rules);
+    auto started = startMeshPrometheus(loaded->spec, mesh, options.run_dir, "meshproof up", err);
+    if (!started) {
+      err << "meshproof up: prometheus: " << started.status().message() << '\n';
+      return kExitUsage;
     }
-    auto started = prom::Prometheus::start(po);
-    if (!started && started.status().code() == core::StatusCode::NotFound) {
-      // A missing Prometheus costs the metrics store, not the mesh.
-      err << "meshproof up: " << started.status().message() << "; running without it\n";
-    } else {
-      const size_t targets = mesh.platform().pods().size() + 1; // and the gateway
-      auto scraped = started ? (*started)->waitForTargets(targets, std::chrono::seconds(30))
-                             : started.status();
-      if (!scraped.isOk()) {
-        err << "meshproof up: prometheus: " << scraped.message() << '\n';
-        return kExitUsage;
-      }
-      prometheus = std::move(started).value();
-      out << "prometheus: " << prometheus->url() << " (scraping " << targets << " targets every 1s"
-          << (po.rule_files.empty() ? "" : "; alerts: " + po.rule_files.front()) << ")\n";
+    prometheus = std::move(started).value();
+    if (prometheus) {
+      out << "prometheus: " << prometheus->url() << " (scraping "
+          << mesh.platform().pods().size() + 1 << " targets every 1s"
+          << (loaded->spec.sprint ? "; the Sprint's lab alerts" : "") << ")\n";
     }
   }
   out << "Ctrl-C to stop" << std::endl;

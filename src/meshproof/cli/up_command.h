@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "meshproof/cli/mesh_session.h"
+#include "meshproof/core/result.h"
+#include "meshproof/prom/prometheus.h"
+
 namespace meshproof::cli {
 
 struct UpCommandOptions {
@@ -21,6 +25,14 @@ struct UpCommandOptions {
   std::string run_dir = ".meshproof";
   std::string ready_timeout = "60s";
 };
+
+// The real Prometheus for a running mesh: it scrapes the mesh's file_sd targets every second,
+// evaluates the Sprint's lab alerts (written to RUN_DIR/rules/), and is returned once every target
+// has been scraped. nullptr when Prometheus is not installed (said on `err`, prefixed with
+// `command`: the caller goes on without it); an error when it cannot start or scrape.
+core::Result<std::unique_ptr<prom::Prometheus>>
+startMeshPrometheus(const spec::Spec& spec, MeshSession& mesh, const std::string& run_dir,
+                    const std::string& command, std::ostream& err);
 
 int upCommand(const UpCommandOptions& options, std::ostream& out, std::ostream& err);
 

@@ -171,6 +171,12 @@ core::Result<std::unique_ptr<Prometheus>> Prometheus::start(const PrometheusOpti
   return core::unavailable("prometheus: no free port after 3 tries");
 }
 
+std::unique_ptr<Prometheus> Prometheus::attach(uint16_t port) {
+  std::unique_ptr<Prometheus> p(new Prometheus());
+  p->port_ = port;
+  return p;
+}
+
 Prometheus::~Prometheus() {
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);

@@ -35,6 +35,9 @@ public:
   // configuration is refused (with Prometheus' own last log
   // lines), or it was not ready in time.
   static core::Result<std::unique_ptr<Prometheus>> start(const PrometheusOptions& options);
+  // A client of a Prometheus that runs already (another command's) on 127.0.0.1:`port`; its
+  // destructor leaves that Prometheus alone.
+  static std::unique_ptr<Prometheus> attach(uint16_t port);
   ~Prometheus();
 
   uint16_t port() const { return port_; }

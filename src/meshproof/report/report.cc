@@ -211,53 +211,41 @@ std::string metricsCharts(const ReportData& d, double t0) {
       s += lineChart(c);
     }
   }
-  if (m.contains("throughput")) {
+  // One line per member of `group` ({name: series}), over the stages.
+  auto perMember = [&](const std::string& title, const std::string& y_label, const Json& group,
+                       double scale) {
     LineChartSpec c;
-    c.title = "Throughput per service (requests/s reaching its pods)";
-    c.y_label = "requests/s";
+    c.title = title;
+    c.y_label = y_label;
     c.bands = bands;
-    for (const auto& [service, series] : m["throughput"].items()) {
-      c.lines.push_back({service, points(series, t0)});
+    for (const auto& [name, series] : group.items()) {
+      c.lines.push_back({name, scaled(points(series, t0), scale)});
     }
-    s += lineChart(c);
+    return c;
+  };
+  if (m.contains("throughput")) {
+    s += lineChart(perMember("Throughput per service (requests/s reaching its pods)", "requests/s",
+                             m["throughput"], 1));
   }
   if (m.contains("successRate")) {
-    LineChartSpec c;
-    c.title = "Success rate per service (non-5xx, callers' view)";
-    c.y_label = "%";
-    c.bands = bands;
+    LineChartSpec c =
+        perMember("Success rate per service (non-5xx, callers' view)", "%", m["successRate"], 100);
     c.y_max = 100;
     const double err = objective(d, "errorRatePercent", kNaN);
     if (std::isfinite(err)) {
       c.threshold = 100 - err;
       c.threshold_label = "objective " + fmt("%.1f %%", 100 - err);
     }
-    for (const auto& [service, series] : m["successRate"].items()) {
-      c.lines.push_back({service, scaled(points(series, t0), 100)});
-    }
     s += lineChart(c);
   }
   if (m.contains("versions")) {
     for (const auto& [service, versions] : m["versions"].items()) {
-      LineChartSpec c;
-      c.title = "Requests per version of " + service;
-      c.y_label = "requests/s";
-      c.bands = bands;
-      for (const auto& [version, series] : versions.items()) {
-        c.lines.push_back({version, points(series, t0)});
-      }
-      s += lineChart(c);
+      s += lineChart(perMember("Requests per version of " + service, "requests/s", versions, 1));
     }
   }
   if (m.contains("ejections")) {
-    LineChartSpec c;
-    c.title = "Ejected hosts per cluster (most any client proxy has ejected)";
-    c.y_label = "hosts";
-    c.bands = bands;
-    for (const auto& [cluster, series] : m["ejections"].items()) {
-      c.lines.push_back({cluster, points(series, t0)});
-    }
-    s += lineChart(c);
+    s += lineChart(perMember("Ejected hosts per cluster (most any client proxy has ejected)",
+                             "hosts", m["ejections"], 1));
   }
   return s;
 }

@@ -60,13 +60,14 @@ public:
   }
   core::Result<SteadyState> probe() override {
     ++probes;
-    SteadyState s{100, 100, 10};
+    SteadyState s{100, 100, 10, std::nullopt};
     if (!faults.empty()) {
       s.p95_ms = fault_p95;
     }
     if (probes <= bad_first_probes) {
       s.success_percent = 50;
     }
+    s.prometheus = prometheus;
     return s;
   }
   bool sleep(core::Duration d) override {
@@ -85,6 +86,7 @@ public:
   int bad_first_probes = 0;
   int sleeps = 0;
   int interrupt_after_sleeps = 0;
+  std::optional<nlohmann::json> prometheus;
 
 private:
   core::ManualClock& clock_;
@@ -122,6 +124,22 @@ TEST(ChaosEngine, LatencyExperimentCompletesAndRollsBack) {
   EXPECT_EQ(mesh.removed, std::vector<std::string>{"fault-1"});
   EXPECT_EQ(j["rollbacks"][0]["action"], "remove-fault");
   EXPECT_EQ(j["run"][0]["output"]["host"], "service-b");
+}
+
+TEST(ChaosEngine, WhatPrometheusSawIsRecordedBesideEachProbeButNotJudged) {
+  core::ManualClock clock;
+  FakeMesh mesh(clock);
+  // A lagging Prometheus that still shows failures: the proxies' exact counters decide.
+  mesh.prometheus = nlohmann::json{{"window", "2s"}, {"successPercent", 40.0}, {"p95Ms", 900.0}};
+  const auto j = runExperiment(latency(), mesh, {}, clock);
+  EXPECT_EQ(j["status"], "completed") << j.dump(2);
+  EXPECT_EQ(j["steadyStates"]["before"]["prometheus"]["successPercent"], 40.0);
+  EXPECT_EQ(j["steadyStates"]["during"][0]["prometheus"]["p95Ms"], 900.0);
+  EXPECT_EQ(j["steadyStates"]["during"][0]["met"], true);
+  // Without a Prometheus the probes have no such field.
+  FakeMesh plain(clock);
+  EXPECT_FALSE(
+      runExperiment(latency(), plain, {}, clock)["steadyStates"]["before"].contains("prometheus"));
 }
 
 TEST(ChaosEngine, NoSteadyStateBeforeMeansNothingIsInjected) {
