@@ -177,9 +177,17 @@ class LiveAlerts(unittest.TestCase):
 
         # 3. Breaker: one service-b v1 pod answers 503 to everything.
         http(self.control, "/pods/service-b-v1-0/behaviour", {"fail": {"status": 503, "for": "60s"}})
-        alert = wait_for(lambda: self.firing("MeshOutlierEjection",
-                                             cluster_name="outbound|80|v1|service-b"),
-                         60, "MeshOutlierEjection for service-b v1")[0]
+        try:
+            alert = wait_for(lambda: self.firing("MeshOutlierEjection",
+                                                 cluster_name="outbound|80|v1|service-b"),
+                             60, "MeshOutlierEjection for service-b v1")[0]
+        except AssertionError as e:
+            gauge = self.query("max by (cluster_name) "
+                               "(envoy_cluster_outlier_detection_ejections_active)")
+            alerts = http(self.prom, "/api/v1/alerts")["data"]["alerts"]
+            pods = http(self.control, "/pods")
+            raise AssertionError(f"{e}\nejections_active: {gauge}\nalerts: {alerts}\n"
+                                 f"pods: {pods}") from None
         self.assertEqual(float(alert["value"]), 1.0)
         self.assertEqual(self.firing("MeshOutlierEjection", cluster_name="outbound|80||service-c"), [])
         http(self.control, "/pods/service-b-v1-0/behaviour", {"recover": True})

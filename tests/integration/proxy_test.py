@@ -445,6 +445,40 @@ spec:
         self.assertEqual(res.status, 200)
         self.assertLess(elapsed, 0.5)
 
+    def test_f_removing_a_fault_while_requests_sleep_in_its_delay(self):
+        """A fault deleted while requests wait in its delay: they finish (200) with the fault they
+        started with, and the proxy keeps serving (it once read the freed fault after the delay;
+        the AddressSanitizer build of this test catches that)."""
+        status, created = self.admin_call("POST", "/faults", {
+            "host": "front", "delay": {"fixedDelay": "2s", "percentage": 100},
+            "abort": {"httpStatus": 503, "percentage": 0}})
+        self.assertEqual(status, 201, created)
+        results = queue.Queue()
+        sent = [threading.Event() for _ in range(8)]
+
+        def one(i):
+            sent[i].set()
+            try:
+                res, _, elapsed = self.request("/fast")
+                results.put((res.status, elapsed))
+            except Exception as e:  # a proxy that died: said, not a hang
+                results.put((repr(e), 0))
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for e in sent:
+            e.wait(5)
+        status, _ = self.admin_call("DELETE", "/faults/" + created["id"])
+        self.assertEqual(status, 200)
+        for t in threads:
+            t.join(15)
+        got = [results.get(timeout=40) for _ in threads]
+        self.assertEqual([code for code, _ in got], [200] * 8, got)
+        # Some were in the delay when the fault went (they took its 2 s): the case under test.
+        self.assertTrue(any(elapsed >= 1.9 for _, elapsed in got), got)
+        self.assertIsNone(self.proc.poll())
+        self.assertEqual(self.request("/fast")[0].status, 200)
+
     def test_f_runtime_abort_without_percentage_aborts_nothing(self):  # case 19
         status, created = self.admin_call("POST", "/faults", {"host": "front",
                                                              "abort": {"httpStatus": 500}})

@@ -794,13 +794,15 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   }
   // Fault filter, before the router: delay, then an independent abort roll (§1.7). A fault set at
   // run time for this host (chaos) replaces the route's own.
-  const spec::FaultInjection* fault = matched->fault ? &*matched->fault : nullptr;
+  // A copy: a control-plane push (PUT /config, DELETE /faults/ID) may replace `faults` while this
+  // request sleeps in its delay, and the abort roll below still needs the fault.
+  std::optional<spec::FaultInjection> fault = matched->fault;
   for (const auto& [id, f] : faults) {
     if (f.host == host) {
-      fault = &f.fault;
+      fault = f.fault;
     }
   }
-  if (fault != nullptr) {
+  if (fault) {
     if (fault->delay && random.unit() * 100.0 < fault->delay->percentage) {
       log.flags.insert("DI");
       core::Duration d = fault->delay->fixed_delay;
