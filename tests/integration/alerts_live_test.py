@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 import unittest
+
+from meshtest import wait_for
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,17 +45,6 @@ def http(port, path, body=None, method=None, timeout=10):
         return json.loads(raw)
     except ValueError:
         return raw.decode()
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last})")
 
 
 class LiveAlerts(unittest.TestCase):

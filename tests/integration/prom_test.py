@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 import unittest
+
+from meshtest import wait_for
 import urllib.parse
 import urllib.request
 
@@ -32,17 +34,6 @@ def query(port, promql):
                            urllib.parse.urlencode({"query": promql})))
     assert body["status"] == "success", body
     return body["data"]["result"]
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} (last: {last})")
 
 
 class UpWithPrometheus(unittest.TestCase):

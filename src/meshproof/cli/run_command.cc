@@ -51,6 +51,12 @@ double unixNow() {
       .count();
 }
 
+// Unix seconds of an ISO 8601 time; 0 when it does not parse.
+double unixOf(const std::string& iso) {
+  auto t = core::parseIso8601(iso);
+  return t ? std::chrono::duration<double>(t->time_since_epoch()).count() : 0;
+}
+
 // "20261202T072521Z": sortable, and a path segment everywhere.
 std::string runIdOf(core::WallTime t) {
   std::string iso = core::formatIso8601(t); // 2026-12-02T07:25:21.123456Z
@@ -363,15 +369,7 @@ int Run::chaosPlan() {
                          (j.contains("reason") ? ": " + j.value("reason", "") : "");
     batch.push_back({"chaos-log", s.artifact, source, ""});
     stages_.push_back(s);
-    const double a =
-        core::parseIso8601(s.start)
-            ? std::chrono::duration<double>(core::parseIso8601(s.start)->time_since_epoch()).count()
-            : 0;
-    const double b =
-        core::parseIso8601(s.end)
-            ? std::chrono::duration<double>(core::parseIso8601(s.end)->time_since_epoch()).count()
-            : a;
-    progress(s, b - a);
+    progress(s, unixOf(s.end) - unixOf(s.start));
   }
   if (auto st = record(batch); !st.isOk()) {
     return cannotRun("chaos", "cannot record evidence: " + st.message());

@@ -25,11 +25,6 @@ constexpr const char* kProxyConfigAnnotation = "proxyStatsMatcher:\n"
 
 constexpr uint32_t kDefaultContainerPort = 8080;
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 std::string scalarOr(const YAML::Node& n, const char* key) {
   if (!n.IsMap() || !n[key] || !n[key].IsScalar()) {
     return {};
@@ -165,7 +160,7 @@ std::vector<RenderedFile> renderIstio(const spec::Spec& spec,
       }
       const int line = doc.Mark().line >= 0 ? doc.Mark().line + 1 : 0;
       files.push_back(
-          {"istio/" + lower(kind) + "-" + name + ".yaml",
+          {"istio/" + lowerAscii(kind) + "-" + name + ".yaml",
            header(src.name + ":" + std::to_string(line)) + "---\n" + emitYaml(doc) + "\n"});
     }
   }

@@ -19,6 +19,7 @@
 
 #include "meshproof/metrics/metrics.h"
 #include "meshproof/render/render.h"
+#include "meshproof/render/yaml_out.h"
 
 namespace meshproof::render {
 namespace {
@@ -41,13 +42,6 @@ std::string fmt(const char* format, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, v);
   return buf;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return s;
 }
 
 // Prometheus duration text: whole seconds or minutes ("20s", "5m", "1h").
@@ -236,7 +230,7 @@ std::string renderRules(const spec::Spec& spec, const AlertProfile& profile) {
     e << YAML::Key << "annotations" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "summary" << YAML::Value << r.summary;
     e << YAML::Key << "description" << YAML::Value << r.description;
-    e << YAML::Key << "runbook_url" << YAML::Value << std::string(kRunbooks) + lower(r.alert);
+    e << YAML::Key << "runbook_url" << YAML::Value << std::string(kRunbooks) + lowerAscii(r.alert);
     e << YAML::EndMap;
     e << YAML::EndMap;
   }
@@ -567,7 +561,8 @@ std::string renderRuleTests(const spec::Spec& spec, const AlertProfile& profile,
         e << YAML::Key << "exp_annotations" << YAML::Value << YAML::BeginMap;
         e << YAML::Key << "summary" << YAML::Value << x.summary;
         e << YAML::Key << "description" << YAML::Value << x.description;
-        e << YAML::Key << "runbook_url" << YAML::Value << std::string(kRunbooks) + lower(c.alert);
+        e << YAML::Key << "runbook_url" << YAML::Value
+          << std::string(kRunbooks) + lowerAscii(c.alert);
         e << YAML::EndMap;
         e << YAML::EndMap;
       }

@@ -1,5 +1,7 @@
 #include "meshproof/render/yaml_out.h"
 
+#include <cctype>
+
 namespace meshproof::render {
 
 void emitNode(YAML::Emitter& e, const YAML::Node& node) {
@@ -39,6 +41,13 @@ void emitNode(YAML::Emitter& e, const YAML::Node& node) {
     e << YAML::EndMap;
     return;
   }
+}
+
+std::string lowerAscii(std::string s) {
+  for (char& c : s) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return s;
 }
 
 std::string emitYaml(const YAML::Node& node) {

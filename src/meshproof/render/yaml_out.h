@@ -12,6 +12,9 @@ namespace meshproof::render {
 // stay flow, everything else is block style. yaml-cpp keeps mapping keys in source order.
 std::string emitYaml(const YAML::Node& node);
 
+// ASCII lower case ("VirtualService" -> "virtualservice": file names, runbook anchors).
+std::string lowerAscii(std::string s);
+
 // Appends `node` to an emitter already in use (the recursive step of emitYaml).
 void emitNode(YAML::Emitter& e, const YAML::Node& node);
 
