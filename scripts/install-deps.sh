@@ -13,7 +13,8 @@ LIBS=(libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev li
       libre2-dev libyaml-dev)
 TEST=(libgtest-dev libgmock-dev libbenchmark-dev python3 clang-format clang-tidy
       prometheus python3-yaml python3-jsonschema  # promtool; monitoring tests (schemas)
-      chromium fonts-dejavu-core)  # the HTML report, opened headless
+      chromium fonts-dejavu-core  # the HTML report, opened headless
+      clang-14 libclang-rt-14-dev)  # the libFuzzer target (fuzz/), in the asan preset
 BENCH=(haproxy nginx-light wrk)  # make bench: the proxy side by side with HAProxy and nginx
 PACKAGES=("${BUILD[@]}" "${LIBS[@]}" "${TEST[@]}" "${BENCH[@]}")
 

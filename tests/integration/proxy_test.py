@@ -23,6 +23,13 @@ import unittest
 BINARY = None
 
 
+class Server(http.server.ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of new proxy connections (8 requests
+    # leaving a fault's delay at once) overflowed it, a SYN was dropped and retransmitted a second
+    # later, past a 300 ms route timeout.
+    request_queue_size = 128
+
+
 class Upstream:
     """An HTTP/1.1 keep-alive server with a scripted behaviour; records every request it gets."""
 
@@ -64,7 +71,7 @@ class Upstream:
 
             do_POST = do_GET
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

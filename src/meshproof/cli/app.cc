@@ -92,6 +92,13 @@ int run(int argc, char** argv) {
                         "Bearer token required by mutating admin calls");
   proxy_cmd->add_option("--seed", seed,
                         "Seed for weighted picks and backoff jitter (default: time)");
+  ProxyCommandOptions proxy_options;
+  proxy_cmd->add_option("--request-headers-timeout", proxy_options.request_headers_timeout,
+                        "A request head must arrive this long after its first byte (default 10s)");
+  proxy_cmd->add_option("--stream-idle-timeout", proxy_options.stream_idle_timeout,
+                        "Longest silence within a request or response (default 5m)");
+  proxy_cmd->add_option("--drain-timeout", proxy_options.drain_timeout,
+                        "On SIGTERM, how long requests in flight may finish (default 5s)");
 
   // workload (internal: one pod, started by the platform's supervisor)
   auto* workload_cmd = app.add_subcommand(
@@ -290,8 +297,12 @@ int run(int argc, char** argv) {
     return lintCommand({spec_paths, json}, std::cout);
   }
   if (proxy_cmd->parsed()) {
-    return proxyCommand({spec_paths, admin_port, admin_address, admin_token, seed}, std::cout,
-                        std::cerr);
+    proxy_options.spec_paths = spec_paths;
+    proxy_options.admin_port = admin_port;
+    proxy_options.admin_address = admin_address;
+    proxy_options.admin_token = admin_token;
+    proxy_options.seed = seed;
+    return proxyCommand(proxy_options, std::cout, std::cerr);
   }
   if (up_cmd->parsed()) {
     up_options.spec_paths = spec_paths;

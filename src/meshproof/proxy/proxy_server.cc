@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cstring>
 #include <map>
 #include <set>
 #include <thread>
@@ -156,7 +158,8 @@ std::optional<int64_t> headerMillis(const std::map<std::string, std::string>& h,
     if (used != it->second.size() || v < 0) {
       return std::nullopt;
     }
-    return v;
+    // Bounded, so that converting to nanoseconds cannot overflow: 30 days is "no timeout" anyway.
+    return std::min<long long>(v, 30LL * 24 * 3600 * 1000);
   } catch (...) {
     return std::nullopt;
   }
@@ -167,6 +170,14 @@ struct Attempt {
   bool has_response = false;
   Response response;
   ResetReason reason = ResetReason::RemoteReset;
+  // Set with RemoteReset: the upstream broke the framing (a bad status line, a bad chunk, a 101 the
+  // proxy did not ask for): 502 UPE, not retried.
+  bool protocol_error = false;
+  // Set with RemoteReset: the response head had arrived when the connection broke. Envoy would
+  // have streamed it downstream already, so it is not retried (503 UC: meshproof buffers).
+  bool after_headers = false;
+  // No byte from the upstream for stream_idle_timeout on a request without a timeout: 504 SI.
+  bool idle_timeout = false;
 };
 
 // A fault set through the admin API; applies to every route of `host` (short name).
@@ -204,6 +215,7 @@ struct ProxyServer::Impl {
         istio(registry), envoy(registry) {}
 
   ~Impl() {
+    stopping = true; // coroutine frames destroyed with `io` below must not stop it again
     for (auto& [key, c] : clusters) {
       c->budget->closing = true;
     }
@@ -220,7 +232,19 @@ struct ProxyServer::Impl {
   metrics::IstioMetrics istio;
   metrics::EnvoyClusterMetrics envoy;
 
+  // Connections being served; a drain closes the idle ones. Declared before `io`, whose
+  // destruction ends the coroutines that remove themselves from here.
+  struct Session {
+    beast::tcp_stream* stream;
+    bool admin;
+    bool idle = true; // waiting for the first byte of a request
+  };
+  std::set<Session*> sessions;
+  bool draining = false;
+  bool stopping = false;
+
   asio::io_context io{1};
+  std::optional<asio::steady_timer> drain_timer;
   std::vector<Listener> listeners;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::unique_ptr<tcp::acceptor> admin;
@@ -245,6 +269,10 @@ struct ProxyServer::Impl {
   // ------------------------------------------------------------------ serving
   awaitable<void> accept(tcp::acceptor& acceptor, const Listener* listener);
   awaitable<void> session(tcp::socket socket, const Listener* listener);
+  awaitable<void> closeAfterError(beast::tcp_stream& stream, unsigned status,
+                                  const std::string& body);
+  void beginDrain();
+  void maybeFinishDrain();
   awaitable<Response> handle(Request& req, const Listener& listener, RequestLog& log);
   awaitable<Response> route(Request& req, const std::string& host, uint16_t port, RequestLog& log);
   awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req,
@@ -502,27 +530,228 @@ awaitable<void> ProxyServer::Impl::accept(tcp::acceptor& acceptor, const Listene
       if (ec == asio::error::operation_aborted) {
         co_return;
       }
-      continue; // EMFILE and friends: keep serving the connections we have
+      // EMFILE and friends: keep serving the connections we have, and do not spin on a listening
+      // socket that stays readable.
+      co_await sleepFor(50ms);
+      continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
     asio::co_spawn(io, session(std::move(socket), listener), asio::detached);
   }
 }
 
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+
+// Reads what the socket has into the back of `in` (at most kReadChunk bytes), waiting at most
+// `limit`; then ec is beast::error::timeout and the connection is still open (tcp_stream's own
+// expiry would close it, and the proxy has a 408 to send).
+awaitable<size_t> readSome(beast::tcp_stream& stream, std::string& in, core::Duration limit,
+                           boost::system::error_code& ec) {
+  struct Watch {
+    bool done = false;
+    bool fired = false;
+  };
+  auto watch = std::make_shared<Watch>();
+  asio::steady_timer timer(stream.get_executor());
+  timer.expires_after(std::max<core::Duration>(limit, 0ms));
+  timer.async_wait([watch, &stream](const boost::system::error_code& error) {
+    if (!error && !watch->done) { // the read is still pending, so `stream` is alive
+      watch->fired = true;
+      stream.socket().cancel();
+    }
+  });
+  const size_t old = in.size();
+  in.resize(old + kReadChunk);
+  stream.expires_never();
+  const size_t n = co_await stream.async_read_some(asio::buffer(in.data() + old, kReadChunk),
+                                                   asio::redirect_error(use_awaitable, ec));
+  watch->done = true;
+  timer.cancel();
+  in.resize(old + n);
+  if (watch->fired) {
+    ec = beast::error::timeout;
+  }
+  co_return n;
+}
+
+bool iequalsAscii(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+} // namespace
+
+awaitable<void> ProxyServer::Impl::closeAfterError(beast::tcp_stream& stream, unsigned status,
+                                                   const std::string& body) {
+  Response res{static_cast<http::status>(status), 11};
+  res.set(http::field::server, "istio-envoy");
+  res.set(http::field::content_type, "text/plain");
+  res.body() = body;
+  res.keep_alive(false);
+  res.prepare_payload();
+  boost::system::error_code ec;
+  stream.expires_after(options.stream_idle_timeout);
+  co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+  // Lingering close: stop sending, then read and drop what the client still sends for a moment, so
+  // that closing with unread bytes does not reset the connection before it has read the reply.
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::string sink;
+  const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
+  while (!ec && clock.monotonicNow() < until) {
+    sink.clear();
+    co_await readSome(stream, sink, until - clock.monotonicNow(), ec);
+  }
+}
+
 awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* listener) {
   beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
+  Session self{&stream, listener == nullptr};
+  sessions.insert(&self);
+  struct Leave {
+    Impl& impl;
+    Session& s;
+    ~Leave() {
+      impl.sessions.erase(&s);
+      impl.maybeFinishDrain();
+    }
+  } leave{*this, self};
+
+  std::string in; // bytes read and not yet consumed (pipelined requests stay here)
+  const net::http1::Limits& limits = options.limits;
   for (;;) {
-    Request req;
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(16u << 20);
-    boost::system::error_code ec;
-    stream.expires_after(1h); // Istio's default idle timeout
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-    if (ec) {
+    if (draining) {
       break;
     }
-    req = parser.release();
+    // The head. Waiting for its first byte is idling (a drain closes the connection then); once a
+    // byte is there, the whole head must come within request_headers_timeout.
+    net::http1::RequestHead head;
+    net::http1::Error e = net::http1::Error::Incomplete;
+    std::optional<core::MonoTime> head_deadline;
+    if (!in.empty()) {
+      head_deadline = clock.monotonicNow() + options.request_headers_timeout;
+      e = net::http1::parseRequestHead(in, limits, head);
+    }
+    boost::system::error_code ec;
+    while (e == net::http1::Error::Incomplete) {
+      self.idle = !head_deadline;
+      const core::Duration limit =
+          head_deadline ? *head_deadline - clock.monotonicNow() : options.idle_timeout;
+      const size_t old = in.size();
+      const size_t n = co_await readSome(stream, in, limit, ec);
+      if (ec) {
+        break;
+      }
+      self.idle = false;
+      if (!head_deadline) {
+        head_deadline = clock.monotonicNow() + options.request_headers_timeout;
+      }
+      // Only a new line end (or passing the size limit) can change the verdict: at most one
+      // parse per line, so a client sending a byte at a time costs no more than one that does not.
+      if (std::memchr(in.data() + old, '\n', n) != nullptr || in.size() > limits.max_head_bytes) {
+        e = net::http1::parseRequestHead(in, limits, head);
+      }
+    }
+    self.idle = false;
+    if (ec) {
+      if (ec == beast::error::timeout && head_deadline) {
+        co_await closeAfterError(stream, 408, "request header timeout");
+      }
+      break;
+    }
+    if (e != net::http1::Error::Ok) {
+      co_await closeAfterError(stream, net::http1::statusFor(e), net::http1::describe(e));
+      break;
+    }
+
+    const bool has_body = head.chunked || head.content_length.value_or(0) > 0;
+    if (head.method == "TRACE" && has_body) {
+      co_await closeAfterError(stream, 400, "trace with a body");
+      break;
+    }
+    // An absolute-form target (RFC 9112 §3.2.2) is routed on its own authority and path, as Envoy
+    // does with allow_absolute_url; the request goes on in origin form.
+    std::string_view target = head.target;
+    std::optional<std::string_view> authority;
+    if (target.front() != '/' && target != "*") {
+      target.remove_prefix(target.find("://") + 3);
+      const size_t slash = target.find('/');
+      authority = target.substr(0, slash);
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+    Request req;
+    req.method_string(beast::string_view(head.method.data(), head.method.size()));
+    req.target(beast::string_view(target.data(), target.size()));
+    req.version(head.version_minor == 0 ? 10 : 11);
+    for (const net::http1::Field& f : head.fields) {
+      if ((head.chunked && iequalsAscii(f.name, "transfer-encoding")) ||
+          (head.expect_continue && iequalsAscii(f.name, "expect")) ||
+          (authority && iequalsAscii(f.name, "host"))) {
+        continue; // the body is re-framed with Content-Length; 100-continue is answered here
+      }
+      req.insert(beast::string_view(f.name.data(), f.name.size()),
+                 beast::string_view(f.value.data(), f.value.size()));
+    }
+    if (authority) {
+      req.set(http::field::host, beast::string_view(authority->data(), authority->size()));
+    }
+    const bool keep_alive = head.keep_alive;
+    const bool is_head = head.method == "HEAD";
+    in.erase(0, head.head_bytes);
+
+    // The body, whole (the proxy buffers requests; Limits::max_body_bytes bounds it).
+    if (has_body && head.expect_continue) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream.expires_after(options.stream_idle_timeout);
+      co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        break;
+      }
+    }
+    std::string& body = req.body();
+    if (head.content_length) {
+      const auto length = static_cast<size_t>(*head.content_length);
+      while (in.size() < length && !ec) {
+        co_await readSome(stream, in, options.stream_idle_timeout, ec);
+      }
+      if (ec) {
+        if (ec == beast::error::timeout) {
+          co_await closeAfterError(stream, 408, "stream timeout");
+        }
+        break;
+      }
+      body.assign(in, 0, length);
+      in.erase(0, length);
+    } else if (head.chunked) {
+      net::http1::ChunkedDecoder decoder(limits);
+      for (;;) {
+        size_t consumed = 0;
+        e = decoder.feed(in, body, consumed);
+        in.erase(0, consumed);
+        if (e != net::http1::Error::Incomplete) {
+          break;
+        }
+        co_await readSome(stream, in, options.stream_idle_timeout, ec);
+        if (ec) {
+          break;
+        }
+      }
+      if (ec) {
+        if (ec == beast::error::timeout) {
+          co_await closeAfterError(stream, 408, "stream timeout");
+        }
+        break;
+      }
+      if (e != net::http1::Error::Ok) {
+        co_await closeAfterError(stream, net::http1::statusFor(e), net::http1::describe(e));
+        break;
+      }
+    }
+
     const core::MonoTime start = clock.monotonicNow();
     Response res;
     RequestLog log;
@@ -534,20 +763,66 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
       res.set("x-envoy-upstream-service-time",
               std::to_string(core::toMillis(clock.monotonicNow() - start)));
     }
+    const bool keep = keep_alive && !draining;
     res.version(11);
-    res.keep_alive(req.keep_alive());
-    res.prepare_payload();
+    res.keep_alive(keep);
+    const unsigned status = res.result_int();
+    if (status < 200 || status == 204 || status == 304) {
+      res.body().clear(); // no body, whatever a fault's httpStatus asked for
+    }
+    // A response to HEAD keeps the upstream's framing fields and goes without its body.
+    if (!is_head || (res.find(http::field::content_length) == res.end() &&
+                     res.find(http::field::transfer_encoding) == res.end())) {
+      res.prepare_payload();
+    }
     if (listener != nullptr) {
       record(req, res, log, start);
     }
-    stream.expires_after(60s);
-    co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
-    if (ec || !req.keep_alive()) {
+    stream.expires_after(options.stream_idle_timeout);
+    if (is_head) {
+      http::response_serializer<http::string_body> sr(res);
+      co_await http::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+    } else {
+      co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec || !keep) {
       break;
     }
   }
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+void ProxyServer::Impl::beginDrain() {
+  if (draining) {
+    return;
+  }
+  draining = true;
+  boost::system::error_code ec;
+  for (auto& a : acceptors) {
+    a->close(ec); // new connections are refused from now on
+  }
+  admin->close(ec);
+  for (Session* s : sessions) {
+    if (s->idle || s->admin) {
+      s->stream->cancel(); // nothing in flight: close now
+    }
+  }
+  drain_timer.emplace(io);
+  drain_timer->expires_after(options.drain_timeout);
+  drain_timer->async_wait([this](const boost::system::error_code& error) {
+    if (!error) {
+      io.stop(); // requests still in flight after the drain time are cut
+    }
+  });
+  maybeFinishDrain();
+}
+
+void ProxyServer::Impl::maybeFinishDrain() {
+  if (draining && !stopping && sessions.empty()) {
+    stopping = true;
+    io.stop();
+  }
 }
 
 Response ProxyServer::Impl::localReply(const Request& req, unsigned status,
@@ -714,10 +989,13 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       }
       conn->stream.socket().set_option(tcp::no_delay(true), ec);
     }
+    // Without a per-try or route timeout, an upstream that sends nothing is still bounded by the
+    // stream idle timeout (Envoy's 5 min), not waited on forever.
+    const bool idle_bound = !remaining();
     if (auto r = remaining()) {
       conn->stream.expires_after(std::max<core::Duration>(*r, 1ms));
     } else {
-      conn->stream.expires_never();
+      conn->stream.expires_after(options.stream_idle_timeout);
     }
     boost::system::error_code ec;
     co_await http::async_write(conn->stream, upstream, asio::redirect_error(use_awaitable, ec));
@@ -729,24 +1007,51 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
                                                : ResetReason::ResetBeforeRequest;
       co_return out;
     }
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64u << 20);
-    co_await http::async_read(conn->stream, conn->buffer, parser,
-                              asio::redirect_error(use_awaitable, ec));
+    // 1xx responses other than 101 are interim: read on to the final one (Envoy drops them while
+    // proxy_100_continue is off). A 101 was not asked for (Upgrade is not forwarded).
+    std::optional<http::response_parser<http::string_body>> parser;
+    bool any_byte = false;
+    for (;;) {
+      parser.emplace();
+      parser->header_limit(static_cast<uint32_t>(options.limits.max_head_bytes));
+      parser->body_limit(64u << 20);
+      parser->skip(upstream.method() == http::verb::head); // a HEAD response has no body
+      co_await http::async_read(conn->stream, conn->buffer, *parser,
+                                asio::redirect_error(use_awaitable, ec));
+      any_byte = any_byte || parser->got_some();
+      if (ec || parser->get().result_int() >= 200 || parser->get().result_int() == 101) {
+        break;
+      }
+    }
     if (ec) {
-      if (reused && ec != beast::error::timeout && !parser.got_some()) {
+      if (reused && ec != beast::error::timeout && !any_byte) {
         continue;
       }
-      out.reason =
-          ec == beast::error::timeout ? ResetReason::PerTryTimeout : ResetReason::RemoteReset;
+      if (ec == beast::error::timeout) {
+        out.reason = ResetReason::PerTryTimeout;
+        out.idle_timeout = idle_bound;
+        co_return out;
+      }
+      out.reason = ResetReason::RemoteReset;
+      out.after_headers = parser->is_header_done();
+      out.protocol_error =
+          ec.category() == http::make_error_code(http::error::bad_version).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message;
+      co_return out;
+    }
+    if (parser->get().result_int() == 101) {
+      out.reason = ResetReason::RemoteReset;
+      out.protocol_error = true;
       co_return out;
     }
     out.has_response = true;
-    out.response = parser.release();
+    out.response = parser->release();
     ++conn->requests;
     const bool spent = budget.max_requests_per_connection != 0 &&
                        conn->requests >= budget.max_requests_per_connection;
-    if (out.response.keep_alive() && !spent) {
+    // Bytes after the response (more than its Content-Length) mean the connection cannot be
+    // trusted for the next request: it is not pooled.
+    if (out.response.keep_alive() && !spent && conn->buffer.size() == 0) {
       conn->stream.expires_never();
       pool().push_back(std::move(conn));
       budget.notify(); // a pending request may take it
@@ -851,6 +1156,29 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
         "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-hedge-on-per-try-timeout"}) {
     req.erase(h);
   }
+  // Hop-by-hop fields stay on this hop (RFC 9110 §7.6.1): Connection and what it names,
+  // Keep-Alive, Proxy-Connection, TE, Upgrade (no protocol upgrade through the proxy). Upstream
+  // the request is HTTP/1.1 with keep-alive, whatever the client spoke.
+  if (auto connection = req.find(http::field::connection); connection != req.end()) {
+    std::string named = toStd(connection->value());
+    req.erase(http::field::connection);
+    for (size_t pos = 0; pos <= named.size();) {
+      size_t comma = named.find(',', pos);
+      comma = comma == std::string::npos ? named.size() : comma;
+      std::string token = named.substr(pos, comma - pos);
+      token.erase(0, token.find_first_not_of(" \t"));
+      token.erase(token.find_last_not_of(" \t") + 1);
+      if (!token.empty() && !iequalsAscii(token, "host") &&
+          !iequalsAscii(token, "content-length")) {
+        req.erase(token);
+      }
+      pos = comma + 1;
+    }
+  }
+  for (const char* h : {"keep-alive", "proxy-connection", "te", "upgrade"}) {
+    req.erase(h);
+  }
+  req.version(11);
   req.prepare_payload();
   auto globalTimeout = [&]() {
     cluster.stats->upstream_rq_timeout.inc();
@@ -914,6 +1242,21 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
             localReply(req, 503, std::string(kResetPrefix) + "reset reason: overflow");
         overflow.set("x-envoy-overloaded", "true");
         co_return overflow;
+      }
+      if (a.idle_timeout) {
+        log.flags.insert("SI");
+        co_return localReply(req, 504, "stream timeout");
+      }
+      if (a.protocol_error || a.after_headers) {
+        if (cluster.outlier) {
+          cluster.outlier->reportLocalOrigin(ep->key(), LocalOrigin::Reset);
+        }
+        log.flags.insert(a.protocol_error ? "UPE" : "UC");
+        co_return localReply(
+            req, a.protocol_error ? 502 : 503,
+            std::string(kResetPrefix) +
+                (retried ? "retried and the latest reset reason: " : "reset reason: ") +
+                (a.protocol_error ? "protocol error" : "connection termination"));
       }
       if (a.reason == ResetReason::PerTryTimeout && limited_by_global) {
         if (cluster.outlier) {
@@ -1415,7 +1758,11 @@ void ProxyServer::run() {
   }
   if (i.options.handle_signals) {
     i.signals.emplace(i.io, SIGINT, SIGTERM);
-    i.signals->async_wait([&i](const boost::system::error_code&, int) { i.io.stop(); });
+    i.signals->async_wait([&i](const boost::system::error_code& ec, int) {
+      if (!ec) {
+        i.beginDrain();
+      }
+    });
   }
   i.io.run();
 }

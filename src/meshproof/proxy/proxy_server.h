@@ -22,7 +22,8 @@
 // /ready).
 //
 // Thread-safety: create() and the accessors from any thread; run() blocks in one thread until
-// stop() (callable from any thread, and from SIGINT/SIGTERM when handle_signals is set).
+// stop() (callable from any thread: stops at once) or, when handle_signals is set, until a
+// SIGINT/SIGTERM has drained the proxy (ProxyOptions::drain_timeout).
 
 #include <cstdint>
 #include <memory>
@@ -32,6 +33,7 @@
 #include "meshproof/core/clock.h"
 #include "meshproof/core/result.h"
 #include "meshproof/metrics/istio_metrics.h"
+#include "meshproof/net/http1_parser.h"
 #include "meshproof/spec/spec.h"
 
 namespace meshproof::proxy {
@@ -61,6 +63,23 @@ struct ProxyOptions {
   std::string app = "istio-ingressgateway";
   std::string version = "unknown";
   std::string pod; // sidecar: the pod's name, sent upstream as x-meshproof-source-pod
+
+  // Downstream protection. A request that breaks `limits` is answered 400/413/431/501/505 (see
+  // net/http1_parser.h) and its connection closed.
+  net::http1::Limits limits;
+  // A request head must be complete this long after its first byte, else 408 "request header
+  // timeout" and close (Envoy's request_headers_timeout; off there by default, meshproof bounds
+  // slow-loris clients).
+  core::Duration request_headers_timeout = std::chrono::seconds(10);
+  // A request body that sends nothing for this long: 408 "stream timeout" and close (Envoy's
+  // stream_idle_timeout, default 5 min). Responses a client does not read are cut after it too.
+  core::Duration stream_idle_timeout = std::chrono::minutes(5);
+  // A keep-alive connection with no request for this long is closed (Envoy's idle_timeout, 1 h).
+  core::Duration idle_timeout = std::chrono::hours(1);
+  // SIGINT/SIGTERM (handle_signals): listeners close at once (new connections are refused), idle
+  // keep-alive connections close, requests in flight finish with "Connection: close"; the proxy
+  // stops when the last one is done, or after this long (Istio's terminationDrainDuration, 5 s).
+  core::Duration drain_timeout = std::chrono::seconds(5);
 };
 
 struct Listener {

@@ -1,0 +1,514 @@
+#include "meshproof/net/http1_parser.h"
+
+#include <algorithm>
+#include <array>
+
+namespace meshproof::net::http1 {
+
+namespace {
+
+// RFC 9110 §5.6.2 tchar.
+constexpr std::array<bool, 256> makeTchar() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) {
+    t[c] = true;
+  }
+  for (int c = 'a'; c <= 'z'; ++c) {
+    t[c] = true;
+    t[c - 'a' + 'A'] = true;
+  }
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+    t[static_cast<unsigned char>(c)] = true;
+  }
+  return t;
+}
+constexpr std::array<bool, 256> kTchar = makeTchar();
+
+bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](char c) { return kTchar[static_cast<unsigned char>(c)]; });
+}
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool istartsWith(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Calls f(element) for each comma-separated element of a list field value, trimmed; empty
+// elements are skipped (RFC 9110 §5.6.1). Stops when f returns false; returns false then.
+template <typename F>
+bool forEachElement(std::string_view value, F f) {
+  while (true) {
+    const size_t comma = value.find(',');
+    const std::string_view element = trim(value.substr(0, comma));
+    if (!element.empty() && !f(element)) {
+      return false;
+    }
+    if (comma == std::string_view::npos) {
+      return true;
+    }
+    value.remove_prefix(comma + 1);
+  }
+}
+
+// The methods Envoy's HTTP/1 codec knows (http_parser's list, which BalsaParser keeps while
+// allow_custom_methods is off).
+bool knownMethod(std::string_view m) {
+  static constexpr std::array<std::string_view, 34> kMethods = {
+      "GET",         "HEAD",       "POST",       "PUT",   "DELETE",   "CONNECT", "OPTIONS",
+      "TRACE",       "PATCH",      "COPY",       "LOCK",  "MKCOL",    "MOVE",    "PROPFIND",
+      "PROPPATCH",   "SEARCH",     "UNLOCK",     "BIND",  "REBIND",   "UNBIND",  "ACL",
+      "REPORT",      "MKACTIVITY", "CHECKOUT",   "MERGE", "M-SEARCH", "NOTIFY",  "SUBSCRIBE",
+      "UNSUBSCRIBE", "PURGE",      "MKCALENDAR", "LINK",  "UNLINK",   "SOURCE"};
+  return std::find(kMethods.begin(), kMethods.end(), m) != kMethods.end();
+}
+
+bool validTargetByte(unsigned char c) {
+  return c > 0x20 && c < 0x7f;
+}
+
+Error parseRequestLine(std::string_view line, RequestHead& out) {
+  const size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) {
+    return Error::BadRequestLine;
+  }
+  const size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
+    return Error::BadRequestLine;
+  }
+  const std::string_view method = line.substr(0, sp1);
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (!isToken(method) || target.empty()) {
+    return Error::BadRequestLine;
+  }
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
+      version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9') {
+    return Error::BadVersion;
+  }
+  if (version[5] != '1') {
+    return version[5] == '0' ? Error::BadVersion : Error::UnsupportedVersion;
+  }
+  if (!knownMethod(method)) {
+    return Error::UnknownMethod;
+  }
+  if (!std::all_of(target.begin(), target.end(),
+                   [](char c) { return validTargetByte(static_cast<unsigned char>(c)); })) {
+    return Error::BadTarget;
+  }
+  const bool origin = target.front() == '/';
+  const bool absolute = istartsWith(target, "http://") || istartsWith(target, "https://");
+  const bool asterisk = target == "*" && method == "OPTIONS";
+  if (!origin && !absolute && !asterisk) {
+    return Error::BadTarget;
+  }
+  out.method = method;
+  out.target = target;
+  out.version_minor = version[7] == '0' ? 0 : 1;
+  return Error::Ok;
+}
+
+// One field line (CRLF removed). Field values: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
+Error parseField(std::string_view line, RequestHead& out) {
+  if (line.front() == ' ' || line.front() == '\t') {
+    return Error::ObsFold;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || !isToken(line.substr(0, colon))) {
+    return Error::BadHeaderName;
+  }
+  const std::string_view value = line.substr(colon + 1);
+  for (char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return Error::BadHeaderValue;
+    }
+  }
+  out.fields.push_back({line.substr(0, colon), trim(value)});
+  return Error::Ok;
+}
+
+Error parseContentLength(std::string_view value, std::optional<uint64_t>& length) {
+  bool ok = true;
+  const bool all = forEachElement(value, [&](std::string_view element) {
+    if (element.size() > 18 ||
+        !std::all_of(element.begin(), element.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      ok = false;
+      return false;
+    }
+    uint64_t n = 0;
+    for (char c : element) {
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (length && *length != n) {
+      return false;
+    }
+    length = n;
+    return true;
+  });
+  if (!ok) {
+    return Error::BadContentLength;
+  }
+  if (!all) {
+    return Error::ConflictingContentLength;
+  }
+  if (!length) {
+    return Error::BadContentLength; // an empty value
+  }
+  return Error::Ok;
+}
+
+// Reads the framing and connection fields once the whole head is there.
+Error interpret(RequestHead& out, const Limits& limits) {
+  size_t hosts = 0;
+  bool has_te = false;
+  bool chunked = false;
+  bool te_bad = false;
+  bool te_unsupported = false;
+  bool saw_close = false;
+  bool saw_keep_alive = false;
+  for (const Field& f : out.fields) {
+    if (iequals(f.name, "content-length")) {
+      if (Error e = parseContentLength(f.value, out.content_length); e != Error::Ok) {
+        return e;
+      }
+    } else if (iequals(f.name, "transfer-encoding")) {
+      has_te = true;
+      if (f.value.empty()) {
+        te_bad = true;
+      }
+      forEachElement(f.value, [&](std::string_view coding) {
+        if (chunked) {
+          te_bad = true; // chunked must be the final coding, applied once (RFC 9112 §6.1)
+        }
+        if (iequals(coding, "chunked")) {
+          chunked = true;
+        } else {
+          te_unsupported = true;
+        }
+        return true;
+      });
+    } else if (iequals(f.name, "host")) {
+      ++hosts;
+    } else if (iequals(f.name, "connection")) {
+      forEachElement(f.value, [&](std::string_view option) {
+        saw_close = saw_close || iequals(option, "close");
+        saw_keep_alive = saw_keep_alive || iequals(option, "keep-alive");
+        return true;
+      });
+    } else if (iequals(f.name, "expect")) {
+      out.expect_continue = iequals(f.value, "100-continue");
+    }
+  }
+  if (has_te) {
+    if (out.version_minor == 0) {
+      return Error::TransferEncodingInHttp10;
+    }
+    if (out.content_length) {
+      return Error::ContentLengthWithTransferEncoding;
+    }
+    if (te_bad || !chunked) {
+      return te_unsupported && !te_bad ? Error::UnsupportedTransferEncoding
+                                       : Error::BadTransferEncoding;
+    }
+    if (te_unsupported) {
+      return Error::UnsupportedTransferEncoding;
+    }
+    out.chunked = true;
+  }
+  if (out.version_minor == 1 && hosts == 0) {
+    return Error::MissingHost;
+  }
+  if (hosts > 1) {
+    return Error::DuplicateHost;
+  }
+  if (out.content_length && *out.content_length > limits.max_body_bytes) {
+    return Error::BodyTooLarge;
+  }
+  out.keep_alive = out.version_minor == 1 ? !saw_close : (saw_keep_alive && !saw_close);
+  return Error::Ok;
+}
+
+} // namespace
+
+unsigned statusFor(Error e) {
+  switch (e) {
+  case Error::Ok:
+  case Error::Incomplete:
+    return 0;
+  case Error::HeadTooLarge:
+  case Error::TooManyHeaders:
+    return 431;
+  case Error::BodyTooLarge:
+    return 413;
+  case Error::UnsupportedTransferEncoding:
+    return 501;
+  case Error::UnsupportedVersion:
+    return 505;
+  default:
+    return 400;
+  }
+}
+
+const char* describe(Error e) {
+  switch (e) {
+  case Error::Ok:
+    return "ok";
+  case Error::Incomplete:
+    return "incomplete";
+  case Error::BadRequestLine:
+    return "bad request line";
+  case Error::UnknownMethod:
+    return "unknown method";
+  case Error::BadTarget:
+    return "bad request target";
+  case Error::BadVersion:
+    return "bad http version";
+  case Error::UnsupportedVersion:
+    return "http version not supported";
+  case Error::BadHeaderName:
+    return "bad header name";
+  case Error::BadHeaderValue:
+    return "bad header value";
+  case Error::ObsFold:
+    return "obsolete line folding";
+  case Error::BareLineFeed:
+    return "bare line feed";
+  case Error::HeadTooLarge:
+    return "headers too large";
+  case Error::TooManyHeaders:
+    return "too many headers";
+  case Error::BadContentLength:
+    return "bad content-length";
+  case Error::ConflictingContentLength:
+    return "conflicting content-length";
+  case Error::ContentLengthWithTransferEncoding:
+    return "content-length with transfer-encoding";
+  case Error::BadTransferEncoding:
+    return "bad transfer-encoding";
+  case Error::UnsupportedTransferEncoding:
+    return "transfer-encoding not implemented";
+  case Error::TransferEncodingInHttp10:
+    return "transfer-encoding in http/1.0";
+  case Error::MissingHost:
+    return "missing host";
+  case Error::DuplicateHost:
+    return "duplicate host";
+  case Error::BodyTooLarge:
+    return "payload too large";
+  case Error::BadChunk:
+    return "bad chunked encoding";
+  }
+  return "error";
+}
+
+std::optional<std::string_view> RequestHead::find(std::string_view name) const {
+  for (const Field& f : fields) {
+    if (iequals(f.name, name)) {
+      return f.value;
+    }
+  }
+  return std::nullopt;
+}
+
+Error parseRequestHead(std::string_view buffer, const Limits& limits, RequestHead& out) {
+  out = RequestHead{};
+  size_t pos = 0;
+  // RFC 9112 §2.2: empty lines before the request line are ignored.
+  while (buffer.size() - pos >= 2 && buffer[pos] == '\r' && buffer[pos + 1] == '\n') {
+    pos += 2;
+  }
+  bool first = true;
+  while (true) {
+    const size_t lf = buffer.find('\n', pos);
+    const size_t end = lf == std::string_view::npos ? buffer.size() : lf + 1;
+    // A CR that is not right before the LF, or a LF without CR, is refused (no bare CR/LF).
+    const std::string_view partial = buffer.substr(pos, end - pos);
+    const size_t cr = partial.find('\r');
+    if (cr != std::string_view::npos && cr + 1 < partial.size() && partial[cr + 1] != '\n') {
+      return first ? Error::BadRequestLine : Error::BadHeaderValue;
+    }
+    if (end > limits.max_head_bytes) {
+      return Error::HeadTooLarge;
+    }
+    if (lf == std::string_view::npos) {
+      return Error::Incomplete;
+    }
+    if (lf == pos || buffer[lf - 1] != '\r') {
+      return Error::BareLineFeed;
+    }
+    const std::string_view line = buffer.substr(pos, lf - 1 - pos);
+    pos = lf + 1;
+    if (first) {
+      if (Error e = parseRequestLine(line, out); e != Error::Ok) {
+        return e;
+      }
+      first = false;
+      continue;
+    }
+    if (line.empty()) {
+      break;
+    }
+    if (out.fields.size() == limits.max_headers) {
+      return Error::TooManyHeaders;
+    }
+    if (Error e = parseField(line, out); e != Error::Ok) {
+      return e;
+    }
+  }
+  out.head_bytes = pos;
+  return interpret(out, limits);
+}
+
+Error ChunkedDecoder::feed(std::string_view in, std::string& body, size_t& consumed) {
+  size_t i = 0;
+  while (i < in.size()) {
+    const char c = in[i];
+    switch (state_) {
+    case State::Size: {
+      int digit = -1;
+      if (c >= '0' && c <= '9') {
+        digit = c - '0';
+      } else if (lower(c) >= 'a' && lower(c) <= 'f') {
+        digit = lower(c) - 'a' + 10;
+      }
+      if (digit >= 0) {
+        if (++size_digits_ > 15) {
+          consumed = i;
+          return Error::BadChunk; // a chunk of 2^60 bytes or more
+        }
+        remaining_ = remaining_ * 16 + static_cast<uint64_t>(digit);
+        ++i;
+        break;
+      }
+      if (size_digits_ == 0 || (c != ';' && c != '\r')) {
+        consumed = i;
+        return Error::BadChunk;
+      }
+      state_ = c == ';' ? State::Ext : State::SizeLf;
+      line_bytes_ = size_digits_ + 1;
+      ++i;
+      break;
+    }
+    case State::Ext:
+      if (c == '\r') {
+        state_ = State::SizeLf;
+      } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+        consumed = i;
+        return Error::BadChunk;
+      }
+      if (++line_bytes_ > limits_.max_head_bytes) {
+        consumed = i;
+        return Error::BadChunk;
+      }
+      ++i;
+      break;
+    case State::SizeLf:
+      if (c != '\n') {
+        consumed = i;
+        return Error::BadChunk;
+      }
+      ++i;
+      if (remaining_ == 0) {
+        state_ = State::Trailer;
+        trailer_empty_ = true;
+        break;
+      }
+      if (remaining_ >
+          limits_.max_body_bytes - std::min<uint64_t>(body.size(), limits_.max_body_bytes)) {
+        consumed = i;
+        return Error::BodyTooLarge;
+      }
+      state_ = State::Data;
+      break;
+    case State::Data: {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, in.size() - i));
+      body.append(in.substr(i, n));
+      remaining_ -= n;
+      i += n;
+      if (remaining_ == 0) {
+        state_ = State::DataCr;
+      }
+      break;
+    }
+    case State::DataCr:
+      if (c != '\r') {
+        consumed = i;
+        return Error::BadChunk;
+      }
+      state_ = State::DataLf;
+      ++i;
+      break;
+    case State::DataLf:
+      if (c != '\n') {
+        consumed = i;
+        return Error::BadChunk;
+      }
+      state_ = State::Size;
+      size_digits_ = 0;
+      ++i;
+      break;
+    case State::Trailer:
+      if (c == '\r') {
+        state_ = State::TrailerLf;
+      } else if (c == '\n') {
+        consumed = i;
+        return Error::BareLineFeed;
+      } else {
+        trailer_empty_ = false;
+      }
+      if (++trailer_bytes_ > limits_.max_head_bytes) {
+        consumed = i;
+        return Error::HeadTooLarge;
+      }
+      ++i;
+      break;
+    case State::TrailerLf:
+      if (c != '\n') {
+        consumed = i;
+        return Error::BadChunk;
+      }
+      ++i;
+      if (trailer_empty_) {
+        state_ = State::Done;
+        consumed = i;
+        return Error::Ok;
+      }
+      state_ = State::Trailer;
+      trailer_empty_ = true;
+      break;
+    case State::Done:
+      consumed = i;
+      return Error::Ok;
+    }
+  }
+  consumed = i;
+  return state_ == State::Done ? Error::Ok : Error::Incomplete;
+}
+
+} // namespace meshproof::net::http1

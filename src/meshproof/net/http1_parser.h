@@ -1,0 +1,118 @@
+#pragma once
+// A strict HTTP/1.1 request parser (RFC 9112) for the proxy's downstream side: the request line and
+// header block are parsed in place (views into the caller's buffer, no allocation per field), the
+// body is framed by Content-Length or decoded from chunked transfer coding incrementally. What it
+// rejects, and with which status, is what a request smuggler or a hostile client must not get past
+// (Envoy's codec defaults where Envoy has one):
+//  - head (request line + fields) over Limits::max_head_bytes (Envoy max_request_headers_kb, 60
+//  KiB)
+//    or more than Limits::max_headers fields (Envoy max_headers_count, 100): 431;
+//  - a Content-Length over Limits::max_body_bytes, or a chunked body growing past it: 413;
+//  - a transfer coding other than a final "chunked": 501 (RFC 9112 §6.1);
+//  - an HTTP major version other than 1: 505;
+//  - everything else malformed: 400 — a request line that is not `token SP target SP HTTP/1.x
+//  CRLF`,
+//    a method outside Envoy's known list (allow_custom_methods is off by default), a target that is
+//    not origin-form, absolute-form or `*` (OPTIONS only), a bare LF or CR, a NUL or other control
+//    byte in a field, whitespace before the colon, obs-fold, a Content-Length that is not digits or
+//    overflows, two different Content-Lengths, Content-Length together with Transfer-Encoding,
+//    Transfer-Encoding in HTTP/1.0, "chunked" twice or not last, a missing or repeated Host in
+//    HTTP/1.1, a bad chunk size, a chunk not followed by CRLF, chunk extensions or trailers over
+//    the head limit.
+// After any error the connection must be closed: the parser does not resynchronise.
+//
+// Thread-safety: plain values; one parser per connection.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace meshproof::net::http1 {
+
+struct Limits {
+  size_t max_head_bytes = 60 * 1024;
+  size_t max_headers = 100;
+  uint64_t max_body_bytes = 16u << 20;
+};
+
+enum class Error : uint8_t {
+  Ok,
+  Incomplete, // not an error: more bytes are needed
+  BadRequestLine,
+  UnknownMethod,
+  BadTarget,
+  BadVersion,
+  UnsupportedVersion,
+  BadHeaderName,
+  BadHeaderValue,
+  ObsFold,
+  BareLineFeed,
+  HeadTooLarge,
+  TooManyHeaders,
+  BadContentLength,
+  ConflictingContentLength,
+  ContentLengthWithTransferEncoding,
+  BadTransferEncoding,
+  UnsupportedTransferEncoding,
+  TransferEncodingInHttp10,
+  MissingHost,
+  DuplicateHost,
+  BodyTooLarge,
+  BadChunk,
+};
+
+// The status a proxy answers `e` with (400, 413, 431, 501 or 505); 0 for Ok and Incomplete.
+unsigned statusFor(Error e);
+// A short stable description, e.g. "conflicting content-length" (for local-reply bodies and logs).
+const char* describe(Error e);
+
+struct Field {
+  std::string_view name;  // as sent (compare case-insensitively)
+  std::string_view value; // leading and trailing SP/HTAB removed
+};
+
+struct RequestHead {
+  std::string_view method;
+  std::string_view target;
+  unsigned version_minor = 1; // 0 or 1
+  std::vector<Field> fields;
+  std::optional<uint64_t> content_length; // set when the body is framed by Content-Length
+  bool chunked = false;
+  bool keep_alive = true;
+  bool expect_continue = false; // "Expect: 100-continue"
+  size_t head_bytes = 0;        // bytes of `buffer` the head took, final CRLF included
+
+  // The first field named `name` (ASCII case-insensitive), or nullopt.
+  std::optional<std::string_view> find(std::string_view name) const;
+};
+
+// Parses the head at the start of `buffer`. Ok: `out` is filled (its views point into `buffer`).
+// Incomplete: no complete head yet and the limits are not exceeded (read more, call again with the
+// grown buffer; the parser starts over, bounded by max_head_bytes). Any other value: reject.
+Error parseRequestHead(std::string_view buffer, const Limits& limits, RequestHead& out);
+
+// Incremental decoder for a chunked body (RFC 9112 §7.1). Trailer fields are read and dropped.
+class ChunkedDecoder {
+public:
+  explicit ChunkedDecoder(const Limits& limits) : limits_(limits) {}
+
+  // Consumes bytes from the front of `in` (sets `consumed`), appends the decoded data to `body`.
+  // Ok: the last chunk and the trailers are done (bytes after them belong to the next request).
+  // Incomplete: everything given was consumed; call again with more.
+  Error feed(std::string_view in, std::string& body, size_t& consumed);
+
+private:
+  enum class State : uint8_t { Size, SizeLf, Ext, Data, DataCr, DataLf, Trailer, TrailerLf, Done };
+  Limits limits_;
+  State state_ = State::Size;
+  uint64_t remaining_ = 0; // of the current chunk
+  unsigned size_digits_ = 0;
+  size_t line_bytes_ = 0; // of the current size/extension or trailer line
+  size_t trailer_bytes_ = 0;
+  bool trailer_empty_ = true;
+};
+
+} // namespace meshproof::net::http1

@@ -1,0 +1,203 @@
+#include "meshproof/net/http1_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace meshproof::net::http1 {
+namespace {
+
+using namespace std::string_literals;
+
+Error parse(const std::string& bytes, RequestHead& head, Limits limits = {}) {
+  return parseRequestHead(bytes, limits, head);
+}
+
+Error parse(const std::string& bytes) {
+  RequestHead head;
+  return parse(bytes, head);
+}
+
+TEST(Http1Parser, ParsesAPlainRequestInPlace) {
+  const std::string bytes = "GET /api/x?y=1 HTTP/1.1\r\nHost: service-b\r\nX-A:  v a \r\n\r\nNEXT";
+  RequestHead head;
+  ASSERT_EQ(parse(bytes, head), Error::Ok);
+  EXPECT_EQ(head.method, "GET");
+  EXPECT_EQ(head.target, "/api/x?y=1");
+  EXPECT_EQ(head.version_minor, 1u);
+  ASSERT_EQ(head.fields.size(), 2u);
+  EXPECT_EQ(head.fields[1].name, "X-A");
+  EXPECT_EQ(head.fields[1].value, "v a");
+  EXPECT_EQ(head.find("host"), "service-b");
+  EXPECT_TRUE(head.keep_alive);
+  EXPECT_FALSE(head.content_length);
+  EXPECT_EQ(bytes.substr(head.head_bytes), "NEXT");
+}
+
+TEST(Http1Parser, IncompleteUntilTheEmptyLine) {
+  const std::string full = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n";
+  for (size_t n = 0; n < full.size(); ++n) {
+    EXPECT_EQ(parse(full.substr(0, n)), Error::Incomplete) << n;
+  }
+  RequestHead head;
+  ASSERT_EQ(parse(full, head), Error::Ok);
+  EXPECT_EQ(head.content_length, 3u);
+}
+
+TEST(Http1Parser, KeepAliveFollowsVersionAndConnection) {
+  RequestHead head;
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\n\r\n", head), Error::Ok);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", head), Error::Ok);
+  EXPECT_TRUE(head.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n", head), Error::Ok);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", head), Error::Ok);
+  EXPECT_TRUE(head.expect_continue);
+}
+
+TEST(Http1Parser, AcceptsLeadingEmptyLinesAbsoluteFormAndAsterisk) {
+  EXPECT_EQ(parse("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), Error::Ok);
+  EXPECT_EQ(parse("GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n"), Error::Ok);
+  EXPECT_EQ(parse("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), Error::Ok);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n"), Error::Ok);
+}
+
+struct Hostile {
+  const char* name;
+  std::string bytes;
+  Error error;
+  unsigned status;
+};
+
+TEST(Http1Parser, RejectsHostileHeads) {
+  const std::string host = "Host: a\r\n";
+  const std::vector<Hostile> cases = {
+      {"no spaces", "GET/HTTP/1.1\r\n\r\n", Error::BadRequestLine, 400},
+      {"two spaces", "GET  / HTTP/1.1\r\n\r\n", Error::BadRequestLine, 400},
+      {"trailing space", "GET / HTTP/1.1 \r\n\r\n", Error::BadRequestLine, 400},
+      {"lower-case version", "GET / http/1.1\r\n" + host + "\r\n", Error::BadVersion, 400},
+      {"http/0.9", "GET /\r\n\r\n", Error::BadRequestLine, 400},
+      {"http/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Error::UnsupportedVersion, 505},
+      {"unknown method", "BREW / HTTP/1.1\r\n" + host + "\r\n", Error::UnknownMethod, 400},
+      {"lower-case method", "get / HTTP/1.1\r\n" + host + "\r\n", Error::UnknownMethod, 400},
+      {"method not a token", "G(T / HTTP/1.1\r\n" + host + "\r\n", Error::BadRequestLine, 400},
+      {"target without slash", "GET api HTTP/1.1\r\n" + host + "\r\n", Error::BadTarget, 400},
+      {"authority-form", "CONNECT a:443 HTTP/1.1\r\n" + host + "\r\n", Error::BadTarget, 400},
+      {"NUL in target", "GET /\0 HTTP/1.1\r\n"s + host + "\r\n", Error::BadTarget, 400},
+      {"non-ASCII target", "GET /\xc3\xa9 HTTP/1.1\r\n" + host + "\r\n", Error::BadTarget, 400},
+      {"bare LF", "GET / HTTP/1.1\nHost: a\n\n", Error::BareLineFeed, 400},
+      {"bare CR in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", Error::BadHeaderValue,
+       400},
+      {"header injection by LF", "GET / HTTP/1.1\r\nHost: a\r\nX: a\nInjected: 1\r\n\r\n",
+       Error::BareLineFeed, 400},
+      {"NUL in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n"s, Error::BadHeaderValue,
+       400},
+      {"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", Error::BadHeaderName, 400},
+      {"empty name", "GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", Error::BadHeaderName, 400},
+      {"no colon", "GET / HTTP/1.1\r\nHost: a\r\nnocolon\r\n\r\n", Error::BadHeaderName, 400},
+      {"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", Error::ObsFold, 400},
+      {"content-length letters", "POST / HTTP/1.1\r\n" + host + "Content-Length: 1x\r\n\r\n",
+       Error::BadContentLength, 400},
+      {"content-length sign", "POST / HTTP/1.1\r\n" + host + "Content-Length: +5\r\n\r\n",
+       Error::BadContentLength, 400},
+      {"content-length overflow",
+       "POST / HTTP/1.1\r\n" + host + "Content-Length: 99999999999999999999999\r\n\r\n",
+       Error::BadContentLength, 400},
+      {"content-length empty", "POST / HTTP/1.1\r\n" + host + "Content-Length: \r\n\r\n",
+       Error::BadContentLength, 400},
+      {"two content-lengths",
+       "POST / HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n",
+       Error::ConflictingContentLength, 400},
+      {"content-length list", "POST / HTTP/1.1\r\n" + host + "Content-Length: 5, 6\r\n\r\n",
+       Error::ConflictingContentLength, 400},
+      {"content-length and chunked",
+       "POST / HTTP/1.1\r\n" + host + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+       Error::ContentLengthWithTransferEncoding, 400},
+      {"gzip coding", "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n",
+       Error::UnsupportedTransferEncoding, 501},
+      {"chunked not last",
+       "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked, gzip\r\n\r\n",
+       Error::BadTransferEncoding, 400},
+      {"chunked twice",
+       "POST / HTTP/1.1\r\n" + host +
+           "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+       Error::BadTransferEncoding, 400},
+      {"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+       Error::TransferEncodingInHttp10, 400},
+      {"no host", "GET / HTTP/1.1\r\n\r\n", Error::MissingHost, 400},
+      {"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Error::DuplicateHost, 400},
+      {"body over the limit", "POST / HTTP/1.1\r\n" + host + "Content-Length: 16777217\r\n\r\n",
+       Error::BodyTooLarge, 413},
+  };
+  for (const Hostile& c : cases) {
+    RequestHead head;
+    const Error e = parse(c.bytes, head);
+    EXPECT_EQ(static_cast<int>(e), static_cast<int>(c.error)) << c.name << ": " << describe(e);
+    EXPECT_EQ(statusFor(e), c.status) << c.name;
+  }
+}
+
+TEST(Http1Parser, HeadLimitsAre431) {
+  Limits limits;
+  std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 99; ++i) {
+    many += "X-" + std::to_string(i) + ": v\r\n";
+  }
+  RequestHead head;
+  EXPECT_EQ(parse(many + "\r\n", head), Error::Ok); // 100 fields: the limit itself
+  EXPECT_EQ(parse(many + "X-last: v\r\n\r\n", head), Error::TooManyHeaders);
+
+  const std::string big_value(limits.max_head_bytes, 'v');
+  const std::string big = "GET / HTTP/1.1\r\nHost: a\r\nX: " + big_value;
+  EXPECT_EQ(parse(big, head), Error::HeadTooLarge); // refused before the line even ends
+  EXPECT_EQ(statusFor(Error::HeadTooLarge), 431u);
+  // A head that never ends is refused once it passes the limit, not read forever.
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nX: 1", head), Error::Incomplete);
+}
+
+std::string decode(const std::string& body, Error expected, size_t chunk_size = 1,
+                   Limits limits = {}) {
+  ChunkedDecoder decoder(limits);
+  std::string out;
+  Error e = Error::Incomplete;
+  for (size_t pos = 0; pos < body.size() && e == Error::Incomplete; pos += chunk_size) {
+    size_t consumed = 0;
+    e = decoder.feed(std::string_view(body).substr(pos, chunk_size), out, consumed);
+  }
+  EXPECT_EQ(static_cast<int>(e), static_cast<int>(expected)) << describe(e) << " for " << body;
+  return out;
+}
+
+TEST(Http1Parser, DecodesChunkedBodiesByteByByte) {
+  EXPECT_EQ(decode("5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n", Error::Ok),
+            "hello world");
+  EXPECT_EQ(decode("A\r\n0123456789\r\n0\r\n\r\n", Error::Ok, 7), "0123456789");
+  ChunkedDecoder decoder{Limits{}};
+  std::string out;
+  size_t consumed = 0;
+  const std::string two = "1\r\na\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
+  ASSERT_EQ(decoder.feed(two, out, consumed), Error::Ok);
+  EXPECT_EQ(two.substr(consumed), "GET / HTTP/1.1\r\n"); // the next request stays
+}
+
+TEST(Http1Parser, RejectsBadChunks) {
+  decode("g\r\nhello\r\n0\r\n\r\n", Error::BadChunk);   // not hex
+  decode("\r\nhello\r\n0\r\n\r\n", Error::BadChunk);    // no size
+  decode("-1\r\nx\r\n0\r\n\r\n", Error::BadChunk);      // sign
+  decode("5\r\nhelloXX\r\n0\r\n\r\n", Error::BadChunk); // data longer than its size
+  decode("5\nhello\r\n0\r\n\r\n", Error::BadChunk);     // bare LF after the size
+  decode("fffffffffffffffff\r\n", Error::BadChunk);     // 2^68: overflow
+  decode("5 \r\nhello\r\n0\r\n\r\n", Error::BadChunk);  // space after the size
+  decode("0\r\nX: a\n\r\n", Error::BareLineFeed);       // bare LF in a trailer
+  Limits small;
+  small.max_body_bytes = 8;
+  decode("5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", Error::BodyTooLarge, 1, small);
+  EXPECT_EQ(statusFor(Error::BodyTooLarge), 413u);
+  small.max_head_bytes = 16;
+  decode("1;" + std::string(32, 'e') + "\r\na\r\n0\r\n\r\n", Error::BadChunk, 1, small);
+  decode("0\r\nX: " + std::string(32, 't') + "\r\n\r\n", Error::HeadTooLarge, 1, small);
+}
+
+} // namespace
+} // namespace meshproof::net::http1
