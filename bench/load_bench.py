@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-from proxy_bench import free_port, pinned, wait_port  # the same helpers, one place
+from proxy_vs_peers import free_port, pinned, wait_port  # the same helpers, one place
 
 
 def max_rate(binary, seconds, rounds, connections):

@@ -1,7 +1,7 @@
 // libFuzzer target over the proxy's downstream request path: the HTTP/1.1 head parser, the chunked
-// body decoder and the VirtualService router, built with clang's -fsanitize=fuzzer,address,undefined
-// (fuzz/CMakeLists.txt). Besides "no crash, no sanitizer report", every input checks invariants
-// the proxy relies on; a violation traps:
+// body decoder and the VirtualService router, built with clang's
+// -fsanitize=fuzzer,address,undefined (fuzz/CMakeLists.txt). Besides "no crash, no sanitizer
+// report", every input checks invariants the proxy relies on; a violation traps:
 //  - a parsed head lies inside the input, its fields hold no CR, LF or NUL, its framing is one of
 //    Content-Length (within the body limit) or chunked, never both;
 //  - the chunked decoder gives the same verdict and the same body whether the bytes come at once or

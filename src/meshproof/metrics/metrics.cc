@@ -290,7 +290,12 @@ std::string formatValue(double value) {
     return value > 0 ? "+Inf" : "-Inf";
   }
   std::array<char, 32> buf{};
-  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+  // Whole numbers in plain digits: the shortest form would print 300000 as "3e+05", and a bucket's
+  // le label must read as Envoy writes it ("300000"), or le="300000" in a query matches nothing.
+  const bool whole = value == std::floor(value) && std::fabs(value) < 1e15;
+  auto [end, ec] =
+      whole ? std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::fixed)
+            : std::to_chars(buf.data(), buf.data() + buf.size(), value);
   if (ec != std::errc()) {
     return "NaN";
   }

@@ -1,9 +1,11 @@
 #include "meshproof/proxy/proxy_server.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
@@ -276,7 +278,8 @@ struct ProxyServer::Impl {
   awaitable<Response> handle(Request& req, const Listener& listener, RequestLog& log);
   awaitable<Response> route(Request& req, const std::string& host, uint16_t port, RequestLog& log);
   awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req,
-                             uint32_t attempt_count, std::optional<core::Duration> timeout);
+                             uint32_t attempt_count, std::optional<core::Duration> timeout,
+                             int64_t expected_timeout_ms);
   awaitable<void> tick(Cluster& cluster);
   awaitable<bool> sleepFor(core::Duration d);
   Response adminResponse(const Request& req);
@@ -544,7 +547,7 @@ namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
 
-// Reads what the socket has into the back of `in` (at most kReadChunk bytes), waiting at most
+// Appends what the socket has to `in` (at most kReadChunk bytes), waiting at most
 // `limit`; then ec is beast::error::timeout and the connection is still open (tcp_stream's own
 // expiry would close it, and the proxy has a 408 to send).
 awaitable<size_t> readSome(beast::tcp_stream& stream, std::string& in, core::Duration limit,
@@ -562,17 +565,33 @@ awaitable<size_t> readSome(beast::tcp_stream& stream, std::string& in, core::Dur
       stream.socket().cancel();
     }
   });
-  const size_t old = in.size();
-  in.resize(old + kReadChunk);
+  // Wait until the socket is readable, then read into one scratch buffer per thread: an idle
+  // connection holds no read buffer of its own (1,000 idle keep-alive connections cost a few MB,
+  // not 16 KiB each), and `in` only grows by what arrived.
+  static thread_local std::array<char, kReadChunk> scratch;
   stream.expires_never();
-  const size_t n = co_await stream.async_read_some(asio::buffer(in.data() + old, kReadChunk),
-                                                   asio::redirect_error(use_awaitable, ec));
+  stream.socket().non_blocking(true, ec); // a spurious wake-up must not block the thread
+  size_t n = 0;
+  while (!ec) {
+    co_await stream.socket().async_wait(tcp::socket::wait_read,
+                                        asio::redirect_error(use_awaitable, ec));
+    if (watch->fired) {
+      ec = beast::error::timeout;
+      break;
+    }
+    if (ec) {
+      break;
+    }
+    n = stream.socket().read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block) {
+      ec = {};
+      continue;
+    }
+    in.append(scratch.data(), n);
+    break;
+  }
   watch->done = true;
   timer.cancel();
-  in.resize(old + n);
-  if (watch->fired) {
-    ec = beast::error::timeout;
-  }
   co_return n;
 }
 
@@ -625,6 +644,9 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
   for (;;) {
     if (draining) {
       break;
+    }
+    if (in.empty() && in.capacity() > 4096) {
+      in.shrink_to_fit(); // a large request's buffer does not stay with an idle connection
     }
     // The head. Waiting for its first byte is idling (a drain closes the connection then); once a
     // byte is there, the whole head must come within request_headers_timeout.
@@ -862,7 +884,8 @@ EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::string>&
 
 awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& ep, Request& req,
                                               uint32_t attempt_count,
-                                              std::optional<core::Duration> timeout) {
+                                              std::optional<core::Duration> timeout,
+                                              int64_t expected_timeout_ms) {
   Attempt out;
   const core::MonoTime begin = clock.monotonicNow();
   auto remaining = [&]() -> std::optional<core::Duration> {
@@ -883,7 +906,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     upstream.set("x-meshproof-source-pod", options.pod);
   }
   if (timeout) {
-    upstream.set("x-envoy-expected-rq-timeout-ms", std::to_string(core::toMillis(*timeout)));
+    upstream.set("x-envoy-expected-rq-timeout-ms", std::to_string(expected_timeout_ms));
   } else {
     upstream.erase("x-envoy-expected-rq-timeout-ms");
   }
@@ -1097,6 +1120,10 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
     log.flags.insert("NR");
     co_return localReply(req, 404, "");
   }
+  // The weighted destination is chosen with the route, before the filters run (Envoy resolves the
+  // route's cluster first), so a fault-aborted request is still reported against its service.
+  const spec::RouteDestination& rd = matched->route[pickDestination(*matched, random)];
+  log.destination_host = rd.destination.host;
   // Fault filter, before the router: delay, then an independent abort roll (§1.7). A fault set at
   // run time for this host (chaos) replaces the route's own.
   // A copy: a control-plane push (PUT /config, DELETE /faults/ID) may replace `faults` while this
@@ -1124,9 +1151,8 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
       co_return localReply(req, status, kFaultAbort);
     }
   }
-  const spec::RouteDestination& rd = matched->route[pickDestination(*matched, random)];
+
   Cluster& cluster = clusterFor(rd.destination);
-  log.destination_host = rd.destination.host;
 
   // Timeouts (§1.3): the route timeout covers all attempts and backoff; a per-try timeout not below
   // it is ignored; the x-envoy-upstream-rq-* headers override both.
@@ -1208,7 +1234,17 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
         limited_by_global = true;
       }
     }
-    Attempt a = co_await attempt(cluster, *ep, req, retry.attemptCount(), limit);
+    // x-envoy-expected-rq-timeout-ms as Envoy computes it (E-R.cc setTimeoutHeaders): whole
+    // milliseconds, the route timeout less the elapsed time floored, or the per-try timeout.
+    int64_t expected_ms = 0;
+    if (limit) {
+      expected_ms = per_try ? core::toMillis(*per_try) : std::numeric_limits<int64_t>::max();
+      if (global) {
+        expected_ms = std::min(expected_ms, core::toMillis(*global) -
+                                                core::toMillis(clock.monotonicNow() - start));
+      }
+    }
+    Attempt a = co_await attempt(cluster, *ep, req, retry.attemptCount(), limit, expected_ms);
     retry.retryFinished();
     RetryState::Decision decision;
     if (a.has_response) {

@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""Side-by-side HTTP/1.1 proxy throughput: meshproof proxy vs HAProxy vs nginx, each with one worker,
+configured alike (two upstreams weighted 90/10, retries on connect failures and 5xx, keep-alive on
+both sides), in front of the same nginx backend (one process, a 64-byte body on two ports), driven
+by the same wrk load on loopback; plus wrk straight at the backend, and each proxy's resident
+memory holding 1,000 idle keep-alive client connections.
+
+Usage: proxy_vs_peers.py MESHPROOF_BINARY [--seconds S] [--rounds R] [--connections C] [--idle N]
+
+Every process gets a port the OS reports free; everything runs on 127.0.0.1 and is stopped at the
+end. Rounds are interleaved (direct, meshproof, HAProxy, nginx, then again) so drift hits all alike;
+the table shows the median of the rounds and the ratios meshproof/HAProxy and meshproof/nginx.
+"""
+import argparse
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def pinned(cmd, cpu):
+    return (["taskset", "-c", str(cpu)] + cmd) if shutil.which("taskset") and os.cpu_count() > 1 else cmd
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def lat(pct):
+        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return float("nan")
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, lat(50), lat(99), int(errors.group(1)) if errors else 0
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def idle_rss(pid, port, n):
+    """RSS (KiB) of `pid` before and while it holds `n` keep-alive connections that each served one
+    request and then stay idle."""
+    before = rss_kib(pid)
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: backend\r\n\r\n")
+            got = b""
+            while b"0123456789012345678901234567890123456789012345678901234567890123" not in got:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError(f"port {port} closed an idle connection")
+                got += chunk
+            socks.append(s)
+        time.sleep(0.5)
+        return before, rss_kib(pid)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--idle", type=int, default=1000)
+    args = ap.parse_args()
+    # 1,000 idle connections need more descriptors than the usual soft limit of 1,024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
+    for tool in ("nginx", "haproxy", "wrk"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            sys.exit(f"{tool} is missing: run scripts/install-deps.sh")
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    haproxy_bin = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+    tmp = tempfile.mkdtemp(prefix="meshproof-bench-")
+    procs = []
+    try:
+        backend, backend2, p_mesh, p_haproxy, p_nginx, admin = (free_port() for _ in range(6))
+        common = f"""daemon off; master_process off; worker_processes 1; pid {tmp}/%s.pid;
+error_log {tmp}/%s.err warn; events {{ worker_connections 4096; }}
+"""
+        with open(f"{tmp}/backend.conf", "w") as f:
+            f.write(common % ("backend", "backend") + f"""http {{ access_log off;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{backend}; listen 127.0.0.1:{backend2};
+    location / {{ return 200 "0123456789012345678901234567890123456789012345678901234567890123"; }} }} }}
+""")
+        with open(f"{tmp}/nginx-proxy.conf", "w") as f:
+            f.write(common % ("proxy", "proxy") + f"""http {{ access_log off;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  keepalive_requests 1000000;
+  upstream backend {{ server 127.0.0.1:{backend} weight=9; server 127.0.0.1:{backend2} weight=1;
+    keepalive 64; keepalive_requests 1000000; }}
+  server {{ listen 127.0.0.1:{p_nginx};
+    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_500 http_502 http_503 http_504;
+      proxy_next_upstream_tries 3; }} }} }}
+""")
+        with open(f"{tmp}/haproxy.cfg", "w") as f:
+            f.write(f"""global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+  retries 2
+  retry-on conn-failure 500 502 503 504
+  option redispatch
+frontend fe
+  bind 127.0.0.1:{p_haproxy}
+  default_backend be
+backend be
+  balance roundrobin
+  server b1 127.0.0.1:{backend} weight 90
+  server b2 127.0.0.1:{backend2} weight 10
+""")
+        with open(f"{tmp}/mesh.yaml", "w") as f:
+            f.write(f"""apiVersion: meshproof.dev/v1alpha1
+kind: Gateway
+metadata: {{name: ingress}}
+spec: {{address: 127.0.0.1, port: {p_mesh}, host: backend}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: backend}}
+spec:
+  hosts: [backend]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+    - {{address: 127.0.0.1, ports: {{http: {backend}}}, labels: {{version: v1}}}}
+    - {{address: 127.0.0.1, ports: {{http: {backend2}}}, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: backend}}
+spec:
+  host: backend
+  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: backend}}
+spec:
+  hosts: [backend]
+  http:
+    - route:
+        - {{destination: {{host: backend, subset: v1}}, weight: 90}}
+        - {{destination: {{host: backend, subset: v2}}, weight: 10}}
+      retries: {{attempts: 2, retryOn: "connect-failure,5xx"}}
+""")
+        # CPU 0: backend and wrk; CPU 1: the proxy under test.
+        procs.append(subprocess.Popen(pinned([nginx_bin, "-c", f"{tmp}/backend.conf"], 0)))
+        nginx = subprocess.Popen(pinned([nginx_bin, "-c", f"{tmp}/nginx-proxy.conf"], 1))
+        haproxy = subprocess.Popen(pinned([haproxy_bin, "-f", f"{tmp}/haproxy.cfg"], 1),
+                                   stdout=subprocess.DEVNULL)
+        mesh = subprocess.Popen(
+            pinned([args.binary, "proxy", "-f", f"{tmp}/mesh.yaml", "--admin-port", str(admin),
+                    "--seed", "1"], 1), stdout=subprocess.DEVNULL)
+        procs += [nginx, haproxy, mesh]
+        for port in (backend, backend2, p_nginx, p_haproxy, p_mesh):
+            if not wait_port(port):
+                sys.exit(f"port {port} did not open")
+
+        targets = {"direct": backend, "meshproof": p_mesh, "haproxy": p_haproxy, "nginx": p_nginx}
+        results = {name: [] for name in targets}
+        for _ in range(args.rounds):
+            for name, port in targets.items():
+                cmd = pinned(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
+                              "--latency", f"http://127.0.0.1:{port}/"], 0)
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                results[name].append(parse_wrk(out))
+
+        med = {name: tuple(statistics.median(r[i] for r in rows) for i in range(3))
+               for name, rows in results.items()}
+        print(f"wrk -t1 -c{args.connections} -d{args.seconds}s --latency, {args.rounds} rounds "
+              f"interleaved, medians; proxies pinned to CPU 1, wrk and backend to CPU 0; 90/10 "
+              f"weighted upstreams, retries, keep-alive both sides")
+        print(f"{'target':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  rounds (req/s)")
+        for name, rows in results.items():
+            rps, p50, p99 = med[name]
+            errors = sum(r[3] for r in rows)
+            rounds = " ".join(f"{r[0]:.0f}" for r in rows)
+            print(f"{name:<10} {rps:>10.0f} {p50:>8.3f} {p99:>8.3f} {errors:>8}  {rounds}")
+        m = med["meshproof"]
+        for peer in ("haproxy", "nginx"):
+            p = med[peer]
+            print(f"meshproof/{peer}: req/s {m[0] / p[0]:.2f}x, p50 {m[1] / p[1]:.2f}x, "
+                  f"p99 {m[2] / p[2]:.2f}x")
+        for name, proc, port in (("meshproof", mesh, p_mesh), ("haproxy", haproxy, p_haproxy),
+                                 ("nginx", nginx, p_nginx)):
+            before, after = idle_rss(proc.pid, port, args.idle)
+            print(f"{name} RSS: {before / 1024:.1f} MiB idle, {after / 1024:.1f} MiB with "
+                  f"{args.idle} idle keep-alive connections")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
