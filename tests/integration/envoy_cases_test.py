@@ -416,6 +416,7 @@ spec:
         if cls.proc.poll() is None:
             cls.proc.kill()
             cls.proc.wait()
+        cls.proc.stderr.close()
         for u in [cls.U, *cls.ups.values()]:
             u.close()
 
@@ -963,6 +964,7 @@ spec:
         finally:
             proc2.kill()
             proc2.wait()
+            proc2.stderr.close()
 
     def test_case_41_per_subset_state(self):
         e1, e2, e3 = self.ups["c41e1"], self.ups["c41e2"], self.ups["c41e3"]

@@ -78,6 +78,8 @@ public:
     if (!waitAcked(id.value("generation", uint64_t{0}))) {
       return core::unavailable("not every proxy acknowledged the fault within 10 s");
     }
+    absorbLoad(std::nullopt); // sent while the fault was on its way to the proxies
+    startLoad();
     fault_active_ = true;
     return id["id"].get<std::string>();
   }
@@ -88,9 +90,18 @@ public:
       return core::unavailable("the control plane did not remove " + id);
     }
     auto j = nlohmann::json::parse(reply->body, nullptr, false);
-    fault_active_ = false;
     if (!waitAcked(j.is_discarded() ? 0 : j.value("generation", uint64_t{0}))) {
+      fault_active_ = false;
       return core::unavailable("not every proxy acknowledged the fault's removal within 10 s");
+    }
+    absorbLoad(std::nullopt); // sent while the fault was being taken off the proxies
+    startLoad();
+    fault_active_ = false;
+    // The next probe's window starts now, without the requests that met the fault on its way out.
+    if (auto metrics_reply = net::httpGet(mesh_.plane().gatewayAdminPort(), "/metrics", 5s)) {
+      if (auto parsed = metrics::parseExposition(metrics_reply->body)) {
+        last_ = chaos::proxyCounters(*parsed);
+      }
     }
     return core::Status::ok();
   }
@@ -141,10 +152,20 @@ public:
     if (prometheus_) {
       s.prometheus = prometheusReading();
     }
-    // The client's view of the window, by phase.
+    absorbLoad(fault_active_);
+    startLoad();
+    return s;
+  }
+
+  // Ends the current load window and files its latencies under one phase: with the fault, without
+  // it, or neither (nullopt: the window in which a fault was being pushed to the proxies or taken
+  // off them, where some requests met it and some did not). The timeline keeps every request.
+  void absorbLoad(std::optional<bool> faulted) {
     auto window = load_->stop();
     if (window) {
-      (fault_active_ ? during_ : before_).merge(window->latency);
+      if (faulted) {
+        (*faulted ? during_ : before_).merge(window->latency);
+      }
       // The window's requests on the experiment's timeline, by intended send time.
       const auto offset = (window->started_at - experiment_start_) / kBucket;
       for (size_t i = 0; i < window->timeline.size(); ++i) {
@@ -156,8 +177,6 @@ public:
         timeline_[at].failed += window->timeline[i].failed;
       }
     }
-    startLoad();
-    return s;
   }
 
   // The gateway's success rate and P95 as Prometheus has them for the window since the previous

@@ -21,6 +21,12 @@
 //    the head limit.
 // After any error the connection must be closed: the parser does not resynchronise.
 //
+// A departure from DESIGN.md, which names Boost.Beast for HTTP/1.1 parsing: Beast's request parser
+// (1.74) takes `Transfer-Encoding: chunked, identity` as a request without a body (the body then
+// parses as the next request: a smuggling vector), merges trailers into the header fields, unfolds
+// obs-fold, has no field-count limit and reports every error the same way, so the proxy could not
+// answer 431/413/501/505 as Envoy does. Beast stays for upstream responses and messages.
+//
 // Thread-safety: plain values; one parser per connection.
 
 #include <cstddef>

@@ -47,7 +47,15 @@ struct Endpoint {
   uint16_t port = 0;
   std::map<std::string, std::string> labels;
   std::string workload; // the pod's Workload (control-plane endpoints); empty for ServiceEntries
-  std::string key() const { return address + ":" + std::to_string(port); }
+  // "address:port", built once: routing, pooling and outlier detection look it up per request.
+  // Endpoints are not changed once shared (EndpointPtr is to const), and serve one io thread.
+  const std::string& key() const {
+    if (key_cache.empty()) {
+      key_cache = address + ":" + std::to_string(port);
+    }
+    return key_cache;
+  }
+  mutable std::string key_cache; // key()'s; left empty when an Endpoint is made
 };
 
 // A cluster's connection-pool circuit breakers (istio-envoy-semantics.md §2.6-2.7): connections
@@ -595,6 +603,42 @@ awaitable<size_t> readSome(beast::tcp_stream& stream, std::string& in, core::Dur
   co_return n;
 }
 
+// The fields of a message as they go on the wire (Beast's serializer walks a buffer sequence per
+// field; one contiguous buffer is cheaper to build and to send).
+template <typename Fields>
+void appendFields(const Fields& fields, std::string& out) {
+  for (const auto& f : fields) {
+    const beast::string_view name = f.name_string();
+    const beast::string_view value = f.value();
+    out.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+// A response's head (status line and fields) and, unless `head_only`, its body into `out`.
+void serialize(const Response& res, bool head_only, std::string& out) {
+  out.clear();
+  const beast::string_view reason = res.reason();
+  out.append("HTTP/1.1 ").append(std::to_string(res.result_int())).append(" ");
+  out.append(reason.data(), reason.size()).append("\r\n");
+  appendFields(res, out);
+  if (!head_only) {
+    out.append(res.body());
+  }
+}
+
+// A request (HTTP/1.1, origin-form target) with its body into `out`.
+void serialize(const Request& req, std::string& out) {
+  out.clear();
+  const beast::string_view method = req.method_string();
+  const beast::string_view target = req.target();
+  out.append(method.data(), method.size()).append(" ").append(target.data(), target.size());
+  out.append(" HTTP/1.1\r\n");
+  appendFields(req, out);
+  out.append(req.body());
+}
+
 bool iequalsAscii(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
@@ -639,7 +683,8 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
     }
   } leave{*this, self};
 
-  std::string in; // bytes read and not yet consumed (pipelined requests stay here)
+  std::string in;  // bytes read and not yet consumed (pipelined requests stay here)
+  std::string out; // the response being written
   const net::http1::Limits& limits = options.limits;
   for (;;) {
     if (draining) {
@@ -801,11 +846,10 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
       record(req, res, log, start);
     }
     stream.expires_after(options.stream_idle_timeout);
-    if (is_head) {
-      http::response_serializer<http::string_body> sr(res);
-      co_await http::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
-    } else {
-      co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    serialize(res, is_head, out); // a response to HEAD goes without its body
+    co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+    if (out.capacity() > 64 * 1024) {
+      std::string().swap(out); // a large response's buffer does not stay with the connection
     }
     if (ec || !keep) {
       break;
@@ -938,6 +982,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     return cluster.idle[ep.key()];
   };
 
+  std::string wire; // the request as sent
   // A pooled connection may have been closed by the upstream meanwhile: if it fails before any
   // response byte, the request goes out once more on a fresh connection (not a retry).
   bool counted_cx_overflow = false;
@@ -1021,7 +1066,9 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       conn->stream.expires_after(options.stream_idle_timeout);
     }
     boost::system::error_code ec;
-    co_await http::async_write(conn->stream, upstream, asio::redirect_error(use_awaitable, ec));
+    serialize(upstream, wire);
+    co_await asio::async_write(conn->stream, asio::buffer(wire),
+                               asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (reused && ec != beast::error::timeout) {
         continue;
@@ -1112,8 +1159,20 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   head.path = std::string(req.target());
   head.authority = std::string(req[http::field::host]);
   head.port = port;
+  // Only the fields something reads: the routes' header matchers and the x-envoy-* overrides (a
+  // map of every field, lower-cased, cost more than the routing itself).
+  const std::set<std::string>& wanted = hr.table->headerNames();
   for (const auto& field : req) {
-    head.headers[lowerCopy(toStd(field.name_string()))] = toStd(field.value());
+    const beast::string_view name = field.name_string();
+    const bool overrides =
+        name.size() > 8 && iequalsAscii(std::string_view(name.data(), 8), "x-envoy-");
+    if (!overrides && wanted.empty()) {
+      continue;
+    }
+    std::string lower = lowerCopy(std::string_view(name.data(), name.size()));
+    if (overrides || wanted.count(lower) != 0) {
+      head.headers[std::move(lower)] = toStd(field.value());
+    }
   }
   const spec::HttpRoute* matched = hr.table->match(head);
   if (matched == nullptr) {
@@ -1352,42 +1411,54 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
 
 void ProxyServer::Impl::record(const Request& req, const Response& res, const RequestLog& log,
                                core::MonoTime start) {
-  metrics::IstioLabels l;
-  l.reporter = "source";
-  l.source_workload = options.workload;
-  l.source_canonical_service = options.app;
-  l.source_app = options.app;
-  l.source_version = options.version;
-  l.source_workload_namespace = "default";
-  if (!log.destination_host.empty()) {
-    l.destination_service = log.destination_host;
-    l.destination_service_name = spec::shortHost(log.destination_host);
-    l.destination_canonical_service = l.destination_service_name;
-    l.destination_service_namespace = "default";
-  }
   // Destination workload labels only when an upstream answered (§3.4: local replies say unknown).
   const bool upstream_answered = log.endpoint && log.flags.count("UH") == 0 &&
                                  log.flags.count("UF") == 0 && log.flags.count("UC") == 0 &&
                                  log.flags.count("UT") == 0 && log.flags.count("FI") == 0;
+  auto label = [&](const char* k) -> const std::string& {
+    static const std::string kUnknown = "unknown";
+    auto it = log.endpoint->labels.find(k);
+    return it == log.endpoint->labels.end() ? kUnknown : it->second;
+  };
+  const unsigned code = res.result_int();
+  const std::string flags = log.flagString();
+  // The series of this label set, looked up by the labels that vary per request; the full label
+  // set is built only the first time.
+  std::string key;
+  key.reserve(96);
+  key.append(std::to_string(code)).append(1, '|').append(flags).append(1, '|');
+  key.append(log.destination_host).append(1, '|');
   if (upstream_answered) {
-    auto label = [&](const char* k) {
-      auto it = log.endpoint->labels.find(k);
-      return it == log.endpoint->labels.end() ? std::string("unknown") : it->second;
-    };
-    l.destination_app = label("app");
-    l.destination_version = label("version");
-    l.destination_workload = !log.endpoint->workload.empty() ? log.endpoint->workload
-                             : label("app") == "unknown"     ? "unknown"
-                                                         : label("app") + "-" + label("version");
-    l.destination_canonical_revision = label("version") == "unknown" ? "latest" : label("version");
-    l.destination_workload_namespace = "default";
+    key.append(log.endpoint->workload).append(1, '|').append(label("app")).append(1, '|');
+    key.append(label("version"));
   }
-  l.response_code = std::to_string(res.result_int());
-  l.response_flags = log.flagString();
-  std::string key = l.response_code + '|' + l.response_flags + '|' + l.destination_service + '|' +
-                    l.destination_workload + '|' + l.destination_version;
   auto it = series.find(key);
   if (it == series.end()) {
+    metrics::IstioLabels l;
+    l.reporter = "source";
+    l.source_workload = options.workload;
+    l.source_canonical_service = options.app;
+    l.source_app = options.app;
+    l.source_version = options.version;
+    l.source_workload_namespace = "default";
+    if (!log.destination_host.empty()) {
+      l.destination_service = log.destination_host;
+      l.destination_service_name = spec::shortHost(log.destination_host);
+      l.destination_canonical_service = l.destination_service_name;
+      l.destination_service_namespace = "default";
+    }
+    if (upstream_answered) {
+      l.destination_app = label("app");
+      l.destination_version = label("version");
+      l.destination_workload = !log.endpoint->workload.empty() ? log.endpoint->workload
+                               : label("app") == "unknown"     ? "unknown"
+                                                           : label("app") + "-" + label("version");
+      l.destination_canonical_revision =
+          label("version") == "unknown" ? "latest" : label("version");
+      l.destination_workload_namespace = "default";
+    }
+    l.response_code = std::to_string(code);
+    l.response_flags = flags;
     it = series.emplace(std::move(key), istio.series(l)).first;
   }
   const double request_bytes = static_cast<double>(

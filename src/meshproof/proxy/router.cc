@@ -117,6 +117,7 @@ core::Result<RouteTable> RouteTable::build(const std::vector<const spec::HttpRou
                               std::pair{&mr.without_headers, &b.without_headers}}) {
         for (const spec::HeaderMatch& h : *src) {
           HeaderMatcher hm{lower(h.name), std::nullopt};
+          table.header_names_.insert(hm.name);
           if (auto st = compileOpt(h.match, hm.value); !st.isOk()) {
             return st;
           }

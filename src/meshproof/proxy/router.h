@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,9 @@ public:
   const spec::HttpRoute* match(const RequestHead& request) const;
 
   size_t size() const { return routes_.size(); }
+  // The request header names (lower case) that some matcher of the table reads: the only ones
+  // RequestHead::headers needs besides x-envoy-* (which retries and timeouts read).
+  const std::set<std::string>& headerNames() const { return header_names_; }
 
 private:
   struct Matcher {
@@ -72,6 +76,7 @@ private:
   static core::Result<Matcher> compile(const spec::StringMatch& m);
 
   std::vector<Route> routes_;
+  std::set<std::string> header_names_;
 };
 
 // The index in route.route of the destination for one request (E-WC pickClusterIndex).
