@@ -143,6 +143,8 @@ metadata: {{name: edge}}
 spec:
   hosts: [edge]
   http:
+    - match: [{{uri: {{prefix: /redirect}}}}]
+      redirect: {{uri: /elsewhere}}
     - route: [{{destination: {{host: edge}}}}]
       retries: {{attempts: 2, retryOn: "5xx,reset"}}
 """
@@ -353,6 +355,34 @@ class HostileTest(unittest.TestCase):
         for gone in ["transfer-encoding", "connection", "x-secret", "upgrade", "te", "keep-alive",
                      "x-trailer"]:
             self.assertNotIn(gone, echo["headers"])
+
+    def test_a_rule_without_destinations_is_501_not_a_crash(self):
+        # redirect/directResponse/delegate are accepted by the loader with a warning; the proxy
+        # once indexed the rule's empty destination list.
+        got = self.request(b"GET", b"/redirect/x")
+        self.assertTrue(got.startswith(b"HTTP/1.1 501 "), got[:300])
+        self.assertIn(b"does not simulate", got)
+        self.assert_alive()
+
+    def test_empty_lines_before_a_request_are_dropped_as_they_come(self):
+        start = time.monotonic()
+        parts = [b"\r\n" * 50] * 40 + [b"GET /after-blanks HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"]
+        got, closed = exchange(self.port, parts)
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:300])
+        self.assertTrue(closed)
+        self.assertLess(time.monotonic() - start, 4)
+
+    def test_http10_without_host_goes_upstream_with_one(self):
+        got, _ = exchange(self.port, b"GET /ten HTTP/1.0\r\n\r\n")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:300])
+        self.assertEqual(self.up.last("/ten")[2].get("host"), "edge")
+        # Options of every Connection field stay on this hop.
+        exchange(self.port, b"GET /conn HTTP/1.1\r\n" + H + b"Connection: X-A\r\nConnection: close, X-B"
+                 b"\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n")
+        headers = self.up.last("/conn")[2]
+        self.assertNotIn("x-a", headers)
+        self.assertNotIn("x-b", headers)
+        self.assertEqual(headers.get("x-c"), "3")
 
     def test_pipelined_requests_are_answered_in_order(self):
         data = b"".join(b"GET /p%d HTTP/1.1\r\n" % i + H + b"\r\n" for i in range(3))

@@ -708,7 +708,7 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
       const core::Duration limit =
           head_deadline ? *head_deadline - clock.monotonicNow() : options.idle_timeout;
       const size_t old = in.size();
-      const size_t n = co_await readSome(stream, in, limit, ec);
+      co_await readSome(stream, in, limit, ec);
       if (ec) {
         break;
       }
@@ -716,9 +716,20 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
       if (!head_deadline) {
         head_deadline = clock.monotonicNow() + options.request_headers_timeout;
       }
+      // Empty lines before a request line are dropped as they come (RFC 9112 §2.2), so that a
+      // stream of CRLFs cannot make every read re-parse a growing buffer.
+      size_t blank = 0;
+      while (blank + 1 < in.size() && in[blank] == '\r' && in[blank + 1] == '\n') {
+        blank += 2;
+      }
+      in.erase(0, blank);
+      const size_t fresh = old > blank ? old - blank : 0; // where this read's bytes now start
       // Only a new line end (or passing the size limit) can change the verdict: at most one
-      // parse per line, so a client sending a byte at a time costs no more than one that does not.
-      if (std::memchr(in.data() + old, '\n', n) != nullptr || in.size() > limits.max_head_bytes) {
+      // parse per line (and at most Limits::max_headers + 1 lines), so a client sending a byte at
+      // a time costs no more than one that does not.
+      if (in.size() > limits.max_head_bytes ||
+          (in.size() > fresh &&
+           std::memchr(in.data() + fresh, '\n', in.size() - fresh) != nullptr)) {
         e = net::http1::parseRequestHead(in, limits, head);
       }
     }
@@ -1179,6 +1190,13 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
     log.flags.insert("NR");
     co_return localReply(req, 404, "");
   }
+  if (matched->route.empty()) {
+    // A redirect, directResponse or delegate rule: the loader accepts it with a warning ("not
+    // served locally"); the proxy says so instead of picking from no destinations.
+    co_return localReply(req, 501,
+                         "meshproof does not simulate this route's action (redirect, "
+                         "directResponse or delegate)");
+  }
   // The weighted destination is chosen with the route, before the filters run (Envoy resolves the
   // route's cluster first), so a fault-aborted request is still reported against its service.
   const spec::RouteDestination& rd = matched->route[pickDestination(*matched, random)];
@@ -1244,9 +1262,13 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   // Hop-by-hop fields stay on this hop (RFC 9110 §7.6.1): Connection and what it names,
   // Keep-Alive, Proxy-Connection, TE, Upgrade (no protocol upgrade through the proxy). Upstream
   // the request is HTTP/1.1 with keep-alive, whatever the client spoke.
-  if (auto connection = req.find(http::field::connection); connection != req.end()) {
-    std::string named = toStd(connection->value());
-    req.erase(http::field::connection);
+  std::string named; // every Connection field's options
+  for (auto range = req.equal_range(http::field::connection); range.first != range.second;
+       ++range.first) {
+    named += (named.empty() ? "" : ",") + toStd(range.first->value());
+  }
+  req.erase(http::field::connection);
+  if (!named.empty()) {
     for (size_t pos = 0; pos <= named.size();) {
       size_t comma = named.find(',', pos);
       comma = comma == std::string::npos ? named.size() : comma;
@@ -1262,6 +1284,9 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   }
   for (const char* h : {"keep-alive", "proxy-connection", "te", "upgrade"}) {
     req.erase(h);
+  }
+  if (req.find(http::field::host) == req.end()) {
+    req.set(http::field::host, host); // an HTTP/1.0 request without one: HTTP/1.1 needs it
   }
   req.version(11);
   req.prepare_payload();
