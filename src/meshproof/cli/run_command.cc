@@ -17,6 +17,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -495,7 +496,7 @@ int Run::execute(std::ostream& out) {
                          "not in the Sprint's validations", ""});
       return;
     }
-    rc = validation(name, vo);
+    rc = validation(name, std::move(vo));
   };
   ValidateCommandOptions split;
   if (o_.quick && v->split) {

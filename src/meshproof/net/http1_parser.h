@@ -39,7 +39,7 @@
 namespace meshproof::net::http1 {
 
 struct Limits {
-  size_t max_head_bytes = 60 * 1024;
+  size_t max_head_bytes = size_t{60} * 1024;
   size_t max_headers = 100;
   uint64_t max_body_bytes = 16u << 20;
 };

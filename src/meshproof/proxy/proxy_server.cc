@@ -342,7 +342,7 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
       const uint32_t port = named != e.ports.end() ? named->second
                             : sp->target_port != 0 ? sp->target_port
                                                    : sp->number;
-      c->static_endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels, ""});
+      c->static_endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels, "", {}});
     }
   }
   if (port_number == 0 && dynamic_hosts.count(spec::shortHost(d.host)) != 0) {
@@ -553,7 +553,7 @@ awaitable<void> ProxyServer::Impl::accept(tcp::acceptor& acceptor, const Listene
 
 namespace {
 
-constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kReadChunk = size_t{16} * 1024;
 
 // Appends what the socket has to `in` (at most kReadChunk bytes), waiting at most
 // `limit`; then ec is beast::error::timeout and the connection is still open (tcp_stream's own
@@ -728,8 +728,7 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
       // parse per line (and at most Limits::max_headers + 1 lines), so a client sending a byte at
       // a time costs no more than one that does not.
       if (in.size() > limits.max_head_bytes ||
-          (in.size() > fresh &&
-           std::memchr(in.data() + fresh, '\n', in.size() - fresh) != nullptr)) {
+          std::string_view(in).find('\n', fresh) != std::string_view::npos) {
         e = net::http1::parseRequestHead(in, limits, head);
       }
     }
@@ -859,7 +858,7 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
     stream.expires_after(options.stream_idle_timeout);
     serialize(res, is_head, out); // a response to HEAD goes without its body
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
-    if (out.capacity() > 64 * 1024) {
+    if (out.capacity() > size_t{64} * 1024) {
       std::string().swap(out); // a large response's buffer does not stay with the connection
     }
     if (ec || !keep) {

@@ -463,6 +463,7 @@ std::vector<TestCase> testCases(const spec::Spec& spec, const AlertProfile& p) {
     TestCase idle{"MeshLowThroughput fires when every service is idle", input(0, svcs.size()),
                   pendingCheck(r)};
     std::vector<ExpAlert> idle_alerts;
+    idle_alerts.reserve(svcs.size());
     for (const auto& [ns, name] : svcs) {
       idle_alerts.push_back(expected(
           r, {{"destination_service_namespace", ns}, {"destination_service_name", name}}, "0.00"));

@@ -39,7 +39,7 @@ struct EvidenceSummary {
   std::string checkpoint;    // the signed note, as stored
 };
 
-struct ReportData {
+struct ReportData { // NOLINT(bugprone-exception-escape): string and vector members only
   std::string evidence_dir;
   std::string sprint;
   std::string run_id;   // empty: a whole-ledger report
