@@ -34,6 +34,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import proxy_test  # noqa: E402  (Server, dead_port)
 import up_test  # noqa: E402  (Mesh, get, counter, write_spec)
+import meshtest  # noqa: E402
 from meshtest import wait_for  # noqa: E402
 
 BINARY = None
@@ -155,30 +156,7 @@ spec:
 
 def start_proxy(spec_path):
     """Starts `meshproof proxy`; returns (process, {gateway: port}, admin port)."""
-    proc = subprocess.Popen([BINARY, "proxy", "-f", spec_path, "--seed", "42"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines_q = queue.Queue()
-    threading.Thread(target=lambda: [lines_q.put(l) for l in proc.stdout], daemon=True).start()
-    gateways, admin, seen = {}, None, []
-    deadline = time.monotonic() + 30
-    while admin is None and time.monotonic() < deadline:
-        try:
-            line = lines_q.get(timeout=0.5)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        m = re.search(r"Gateway/(\w+) listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            gateways[m.group(1)] = int(m.group(2))
-        m = re.search(r"admin on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            admin = int(m.group(1))
-    if admin is None:
-        proc.kill()
-        raise RuntimeError("proxy did not start: " + "".join(seen) + proc.stderr.read())
-    return proc, gateways, admin
+    return meshtest.start_proxy(BINARY, spec_path, "--seed", "42")
 
 
 class Client:

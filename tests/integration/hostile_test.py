@@ -10,15 +10,16 @@ Usage: hostile_test.py MESHPROOF_BINARY
 import json
 import os
 import queue
-import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import meshtest  # noqa: E402
 
 BINARY = None
 H = b"Host: edge\r\n"
@@ -151,29 +152,8 @@ spec:
 
 
 def start_proxy(spec_path, *flags):
-    proc = subprocess.Popen([BINARY, "proxy", "-f", spec_path, *flags], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    lines_q = queue.Queue()
-    threading.Thread(target=lambda: [lines_q.put(l) for l in proc.stdout], daemon=True).start()
-    port = admin = None
-    deadline = time.monotonic() + 30
-    seen = []
-    while (port is None or admin is None) and time.monotonic() < deadline:
-        try:
-            line = lines_q.get(timeout=0.5)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        m = re.search(r"Gateway/edge listening on http://127\.0\.0\.1:(\d+)", line)
-        port = int(m.group(1)) if m else port
-        m = re.search(r"admin on http://127\.0\.0\.1:(\d+)", line)
-        admin = int(m.group(1)) if m else admin
-    if port is None or admin is None:
-        proc.kill()
-        raise RuntimeError("proxy did not start: " + "".join(seen) + proc.stderr.read())
-    return proc, port, admin
+    proc, gateways, admin = meshtest.start_proxy(BINARY, spec_path, *flags)
+    return proc, gateways["edge"], admin
 
 
 def exchange(port, data, timeout=5.0, pause_after=None):

@@ -1,4 +1,9 @@
-"""What the Python integration tests share: awaiting a condition instead of sleeping."""
+"""What the Python integration tests share: awaiting a condition instead of sleeping, starting a
+`meshproof proxy` and reading where it listens."""
+import queue
+import re
+import subprocess
+import threading
 import time
 
 
@@ -13,3 +18,32 @@ def wait_for(condition, timeout, what, interval=0.2):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last})")
+
+
+def start_proxy(binary, spec_path, *flags):
+    """Starts `meshproof proxy -f spec_path *flags`; returns (process, {gateway: port}, admin port)
+    once it has said where it listens (the admin line comes last), or raises with what it said."""
+    proc = subprocess.Popen([binary, "proxy", "-f", spec_path, *flags], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines_q = queue.Queue()
+    threading.Thread(target=lambda: [lines_q.put(l) for l in proc.stdout], daemon=True).start()
+    gateways, admin, seen = {}, None, []
+    deadline = time.monotonic() + 30
+    while admin is None and time.monotonic() < deadline:
+        try:
+            line = lines_q.get(timeout=0.5)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        m = re.search(r"Gateway/(\w+) listening on http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            gateways[m.group(1)] = int(m.group(2))
+        m = re.search(r"admin on http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            admin = int(m.group(1))
+    if admin is None:
+        proc.kill()
+        raise RuntimeError("proxy did not start: " + "".join(seen) + proc.stderr.read())
+    return proc, gateways, admin
