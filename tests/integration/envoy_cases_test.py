@@ -912,7 +912,9 @@ spec:
         self.assertEqual(les, ["0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000",
                                "2500", "5000", "10000", "30000", "60000", "300000", "600000",
                                "1800000", "3600000", "+Inf"])
-        for _ in range(5):  # a 7 ms request lands in le="10" (not le="5")
+        # A 7 ms request lands in le="10" (not le="5"); on a loaded machine some take longer than
+        # 9.5 ms (then le="10" is not certain), so a few tries.
+        for _ in range(30):
             def bucket(le):
                 return metric(self.metrics(), "istio_request_duration_milliseconds_bucket",
                               reporter="source", destination_service="c03", le=le)
@@ -921,7 +923,7 @@ spec:
             self.assertEqual(status, 200)
             if elapsed < 0.0095:
                 break
-        self.assertLess(elapsed, 0.0095, "no request under 9.5 ms in 5 tries")
+        self.assertLess(elapsed, 0.0095, "no request under 9.5 ms in 30 tries")
         self.assertEqual((bucket("5") - b5, bucket("10") - b10), (0, 1))
         self.assertGreater(metric(self.metrics(), "istio_requests_total", reporter="source",
                                   destination_service="c03", connection_security_policy="unknown"),

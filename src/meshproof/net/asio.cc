@@ -8,7 +8,8 @@ int asioVersion() {
   return BOOST_ASIO_VERSION;
 }
 
-core::Status listen(tcp::acceptor& acceptor, const std::string& address, uint16_t port,
+template <typename Acceptor>
+core::Status listen(Acceptor& acceptor, const std::string& address, uint16_t port,
                     const std::string& what) {
   boost::system::error_code ec;
   const auto ip = asio::ip::make_address(address, ec);
@@ -32,5 +33,9 @@ core::Status listen(tcp::acceptor& acceptor, const std::string& address, uint16_
   }
   return core::Status::ok();
 }
+
+template core::Status listen(tcp::acceptor&, const std::string&, uint16_t, const std::string&);
+template core::Status listen(asio::basic_socket_acceptor<tcp, asio::io_context::executor_type>&,
+                             const std::string&, uint16_t, const std::string&);
 
 } // namespace meshproof::net

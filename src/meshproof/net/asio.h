@@ -28,6 +28,8 @@ using tcp = boost::asio::ip::tcp;
 
 // Opens, binds (SO_REUSEADDR) and listens on address:port (0: a free port). Errors name `what`:
 // "Gateway/ingress: cannot listen on 127.0.0.1:80: Address already in use".
-core::Status listen(tcp::acceptor& acceptor, const std::string& address, uint16_t port,
+// Defined for tcp::acceptor and for an acceptor on an io_context's executor (the proxy's).
+template <typename Acceptor>
+core::Status listen(Acceptor& acceptor, const std::string& address, uint16_t port,
                     const std::string& what);
 } // namespace meshproof::net

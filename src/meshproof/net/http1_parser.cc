@@ -134,7 +134,7 @@ Error parseRequestLine(std::string_view line, RequestHead& out) {
 }
 
 // One field line (CRLF removed). Field values: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
-Error parseField(std::string_view line, RequestHead& out) {
+Error parseField(std::string_view line, std::vector<Field>& fields) {
   if (line.front() == ' ' || line.front() == '\t') {
     return Error::ObsFold;
   }
@@ -149,7 +149,7 @@ Error parseField(std::string_view line, RequestHead& out) {
       return Error::BadHeaderValue;
     }
   }
-  out.fields.push_back({line.substr(0, colon), trim(value)});
+  fields.push_back({line.substr(0, colon), trim(value)});
   return Error::Ok;
 }
 
@@ -323,6 +323,8 @@ const char* describe(Error e) {
     return "payload too large";
   case Error::BadChunk:
     return "bad chunked encoding";
+  case Error::BadStatusLine:
+    return "bad status line";
   }
   return "error";
 }
@@ -336,13 +338,13 @@ std::optional<std::string_view> RequestHead::find(std::string_view name) const {
   return std::nullopt;
 }
 
-Error parseRequestHead(std::string_view buffer, const Limits& limits, RequestHead& out) {
-  out = RequestHead{};
-  size_t pos = 0;
-  // RFC 9112 §2.2: empty lines before the request line are ignored.
-  while (buffer.size() - pos >= 2 && buffer[pos] == '\r' && buffer[pos + 1] == '\n') {
-    pos += 2;
-  }
+namespace {
+
+// The start line and the field lines of a head from `pos` on: `start(line)` parses the first
+// line, fields go to `fields`; `pos` ends after the empty line.
+template <typename StartLine>
+Error parseHead(std::string_view buffer, const Limits& limits, size_t& pos,
+                std::vector<Field>& fields, StartLine start) {
   bool first = true;
   while (true) {
     const size_t lf = buffer.find('\n', pos);
@@ -365,24 +367,138 @@ Error parseRequestHead(std::string_view buffer, const Limits& limits, RequestHea
     const std::string_view line = buffer.substr(pos, lf - 1 - pos);
     pos = lf + 1;
     if (first) {
-      if (Error e = parseRequestLine(line, out); e != Error::Ok) {
+      if (Error e = start(line); e != Error::Ok) {
         return e;
       }
       first = false;
       continue;
     }
     if (line.empty()) {
-      break;
+      return Error::Ok;
     }
-    if (out.fields.size() == limits.max_headers) {
+    if (fields.size() == limits.max_headers) {
       return Error::TooManyHeaders;
     }
-    if (Error e = parseField(line, out); e != Error::Ok) {
+    if (Error e = parseField(line, fields); e != Error::Ok) {
       return e;
     }
   }
+}
+
+// "HTTP/1.x SP 3DIGIT [SP reason]" (RFC 9112 §4; a missing SP before an empty reason is taken, as
+// servers send it).
+Error parseStatusLine(std::string_view line, ResponseHead& out) {
+  if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || line[6] != '.' || line[8] != ' ' ||
+      line[5] < '0' || line[5] > '9' || line[7] < '0' || line[7] > '9') {
+    return Error::BadStatusLine;
+  }
+  if (line[5] != '1') {
+    return Error::UnsupportedVersion;
+  }
+  unsigned status = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    if (line[i] < '0' || line[i] > '9') {
+      return Error::BadStatusLine;
+    }
+    status = status * 10 + static_cast<unsigned>(line[i] - '0');
+  }
+  if (status < 100 || (line.size() > 12 && line[12] != ' ')) {
+    return Error::BadStatusLine;
+  }
+  out.version_minor = line[7] == '0' ? 0 : 1;
+  out.status = status;
+  out.reason = line.size() > 12 ? line.substr(13) : std::string_view();
+  return Error::Ok;
+}
+
+} // namespace
+
+std::optional<std::string_view> ResponseHead::find(std::string_view name) const {
+  for (const Field& f : fields) {
+    if (iequals(f.name, name)) {
+      return f.value;
+    }
+  }
+  return std::nullopt;
+}
+
+bool ResponseHead::hasBody(bool head_request) const {
+  return !head_request && status >= 200 && status != 204 && status != 304;
+}
+
+Error parseRequestHead(std::string_view buffer, const Limits& limits, RequestHead& out) {
+  std::vector<Field> fields = std::move(out.fields); // its capacity is kept across requests
+  fields.clear();
+  out = RequestHead{};
+  out.fields = std::move(fields);
+  size_t pos = 0;
+  // RFC 9112 §2.2: empty lines before the request line are ignored.
+  while (buffer.size() - pos >= 2 && buffer[pos] == '\r' && buffer[pos + 1] == '\n') {
+    pos += 2;
+  }
+  if (Error e = parseHead(buffer, limits, pos, out.fields,
+                          [&](std::string_view line) { return parseRequestLine(line, out); });
+      e != Error::Ok) {
+    return e;
+  }
   out.head_bytes = pos;
   return interpret(out, limits);
+}
+
+Error parseResponseHead(std::string_view buffer, const Limits& limits, ResponseHead& out) {
+  std::vector<Field> fields = std::move(out.fields);
+  fields.clear();
+  out = ResponseHead{};
+  out.fields = std::move(fields);
+  size_t pos = 0;
+  if (Error e = parseHead(buffer, limits, pos, out.fields,
+                          [&](std::string_view line) { return parseStatusLine(line, out); });
+      e != Error::Ok) {
+    return e == Error::BadRequestLine ? Error::BadStatusLine : e;
+  }
+  out.head_bytes = pos;
+  // Framing (RFC 9112 §6.3): a Transfer-Encoding ending in chunked wins over Content-Length (and
+  // the connection is not reused after); another coding, or no framing field at all, means the
+  // body runs until the server closes.
+  bool has_te = false;
+  bool chunked_last = false;
+  bool saw_close = false;
+  bool saw_keep_alive = false;
+  for (const Field& f : out.fields) {
+    if (iequals(f.name, "content-length")) {
+      if (Error e = parseContentLength(f.value, out.content_length); e != Error::Ok) {
+        return e;
+      }
+    } else if (iequals(f.name, "transfer-encoding")) {
+      has_te = true;
+      chunked_last = false;
+      forEachElement(f.value, [&](std::string_view coding) {
+        chunked_last = iequals(coding, "chunked");
+        return true;
+      });
+    } else if (iequals(f.name, "connection")) {
+      forEachElement(f.value, [&](std::string_view option) {
+        saw_close = saw_close || iequals(option, "close");
+        saw_keep_alive = saw_keep_alive || iequals(option, "keep-alive");
+        return true;
+      });
+    }
+  }
+  out.keep_alive = out.version_minor == 1 ? !saw_close : (saw_keep_alive && !saw_close);
+  if (has_te) {
+    out.chunked = chunked_last;
+    out.until_close = !chunked_last;
+    if (out.content_length || !chunked_last) {
+      out.keep_alive = false;
+    }
+    out.content_length.reset();
+  } else if (!out.content_length) {
+    out.until_close = true;
+  }
+  if (out.content_length && *out.content_length > limits.max_body_bytes) {
+    return Error::BodyTooLarge;
+  }
+  return Error::Ok;
 }
 
 Error ChunkedDecoder::feed(std::string_view in, std::string& body, size_t& consumed) {

@@ -25,7 +25,9 @@
 // (1.74) takes `Transfer-Encoding: chunked, identity` as a request without a body (the body then
 // parses as the next request: a smuggling vector), merges trailers into the header fields, unfolds
 // obs-fold, has no field-count limit and reports every error the same way, so the proxy could not
-// answer 431/413/501/505 as Envoy does. Beast stays for upstream responses and messages.
+// answer 431/413/501/505 as Envoy does. Upstream responses are parsed here too
+// (parseResponseHead): Beast's parser allocates every field, a fifth of the proxy's user-space
+// work per request; Beast stays for building messages.
 //
 // Thread-safety: plain values; one parser per connection.
 
@@ -68,6 +70,7 @@ enum class Error : uint8_t {
   DuplicateHost,
   BodyTooLarge,
   BadChunk,
+  BadStatusLine, // responses only
 };
 
 // The status a proxy answers `e` with (400, 413, 431, 501 or 505); 0 for Ok and Incomplete.
@@ -99,6 +102,36 @@ struct RequestHead {
 // Incomplete: no complete head yet and the limits are not exceeded (read more, call again with the
 // grown buffer; the parser starts over, bounded by max_head_bytes). Any other value: reject.
 Error parseRequestHead(std::string_view buffer, const Limits& limits, RequestHead& out);
+
+// A response head (the upstream side of the proxy). Parsed as strictly as a request's fields
+// (no obs-fold, no bare CR/LF, no control bytes, the same size and count limits); the status line
+// is `HTTP/1.x SP 3DIGIT [SP reason]`.
+struct ResponseHead {
+  unsigned status = 0;
+  std::string_view reason;
+  unsigned version_minor = 1;
+  std::vector<Field> fields;
+  // The body's framing when hasBody(): exactly one of content_length, chunked, until_close (the
+  // body ends when the server closes). Transfer-Encoding wins over Content-Length (and clears it).
+  std::optional<uint64_t> content_length;
+  bool chunked = false;
+  bool until_close = false;
+  // The connection may carry another request after this response: HTTP/1.1 without
+  // "Connection: close", or HTTP/1.0 with "keep-alive"; never after a body read to the close or a
+  // Transfer-Encoding that came with a Content-Length.
+  bool keep_alive = true;
+  size_t head_bytes = 0;
+
+  std::optional<std::string_view> find(std::string_view name) const;
+  // 1xx, 204, 304 and a response to HEAD have no body, whatever their fields say (RFC 9112 §6.3).
+  bool hasBody(bool head_request) const;
+};
+
+// As parseRequestHead, for a response: Ok, Incomplete, or an error (BadStatusLine,
+// UnsupportedVersion, BadHeaderName, BadHeaderValue, ObsFold, BareLineFeed, HeadTooLarge,
+// TooManyHeaders, BadContentLength, ConflictingContentLength, BodyTooLarge for a Content-Length
+// over limits.max_body_bytes). `out.fields` keeps its capacity from one call to the next.
+Error parseResponseHead(std::string_view buffer, const Limits& limits, ResponseHead& out);
 
 // Incremental decoder for a chunked body (RFC 9112 §7.1). Trailer fields are read and dropped.
 class ChunkedDecoder {

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -25,12 +26,22 @@
 namespace meshproof::proxy {
 
 using namespace std::chrono_literals;
-using net::asio::awaitable;
-using net::asio::use_awaitable;
 namespace asio = net::asio;
 namespace beast = net::beast;
 namespace http = net::http;
 using tcp = net::tcp;
+// The proxy's one io_context's executor, named as a concrete type: Asio's default
+// any_io_executor is type-erased, and its copies, moves and dispatch through a function table
+// cost more than a tenth of the proxy's user-space instructions per request (callgrind).
+using Executor = asio::io_context::executor_type;
+template <typename T>
+using awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> use_awaitable;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
@@ -69,7 +80,7 @@ struct PoolBudget {
   uint64_t max_requests_per_connection = 0; // 0: unlimited
   uint64_t connections = 0;
   uint64_t active_requests = 0;
-  std::deque<std::shared_ptr<asio::steady_timer>> waiters; // pending requests, oldest first
+  std::deque<std::shared_ptr<Timer>> waiters; // pending requests, oldest first
   metrics::ClusterStats* stats = nullptr;
   bool closing = false; // the proxy is being destroyed: wake nobody
 
@@ -96,7 +107,7 @@ struct PoolBudget {
 };
 
 struct UpstreamConnection {
-  UpstreamConnection(const asio::any_io_executor& ex, std::shared_ptr<PoolBudget> b)
+  UpstreamConnection(const Executor& ex, std::shared_ptr<PoolBudget> b)
       : stream(ex), budget(std::move(b)) {
     ++budget->connections;
     budget->updateGauges();
@@ -113,8 +124,9 @@ struct UpstreamConnection {
   }
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
-  beast::tcp_stream stream;
-  beast::flat_buffer buffer;
+  Stream stream;
+  std::string in;                // bytes read from the upstream and not yet consumed
+  net::http1::ResponseHead head; // the last response's (its fields' capacity is reused)
   std::shared_ptr<PoolBudget> budget;
   uint64_t requests = 0; // served on this connection
 };
@@ -245,7 +257,7 @@ struct ProxyServer::Impl {
   // Connections being served; a drain closes the idle ones. Declared before `io`, whose
   // destruction ends the coroutines that remove themselves from here.
   struct Session {
-    beast::tcp_stream* stream;
+    Stream* stream;
     bool admin;
     bool idle = true; // waiting for the first byte of a request
   };
@@ -253,12 +265,14 @@ struct ProxyServer::Impl {
   bool draining = false;
   bool stopping = false;
 
-  asio::io_context io{1};
-  std::optional<asio::steady_timer> drain_timer;
+  // One thread runs it, and only stop() comes from another thread: Asio's per-descriptor locks
+  // are off (the scheduler's stay, for stop()).
+  asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  std::optional<Timer> drain_timer;
   std::vector<Listener> listeners;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
-  std::unique_ptr<tcp::acceptor> admin;
-  std::optional<asio::signal_set> signals;
+  std::vector<std::unique_ptr<Acceptor>> acceptors;
+  std::unique_ptr<Acceptor> admin;
+  std::optional<asio::basic_signal_set<Executor>> signals;
 
   std::map<std::string, HostRoutes> routes; // by short host
   std::set<std::string> dynamic_hosts;      // Workload hosts: endpoints from the control plane
@@ -277,10 +291,9 @@ struct ProxyServer::Impl {
   Response putConfig(const Request& req);
 
   // ------------------------------------------------------------------ serving
-  awaitable<void> accept(tcp::acceptor& acceptor, const Listener* listener);
-  awaitable<void> session(tcp::socket socket, const Listener* listener);
-  awaitable<void> closeAfterError(beast::tcp_stream& stream, unsigned status,
-                                  const std::string& body);
+  awaitable<void> accept(Acceptor& acceptor, const Listener* listener);
+  awaitable<void> session(Socket socket, const Listener* listener);
+  awaitable<void> closeAfterError(Stream& stream, unsigned status, const std::string& body);
   void beginDrain();
   void maybeFinishDrain();
   awaitable<Response> handle(Request& req, const Listener& listener, RequestLog& log);
@@ -461,7 +474,7 @@ core::Status ProxyServer::Impl::build() {
         return st;
       }
     }
-    auto acceptor = std::make_unique<tcp::acceptor>(io);
+    auto acceptor = std::make_unique<Acceptor>(io);
     if (auto st =
             net::listen(*acceptor, options.outbound_address, options.outbound_port, "outbound");
         !st.isOk()) {
@@ -494,7 +507,7 @@ core::Status ProxyServer::Impl::build() {
           "\" has no ServiceEntry endpoints; `meshproof proxy` forwards to ServiceEntry "
           "endpoints (your own running services), Workload pods run with `meshproof up`");
     }
-    auto acceptor = std::make_unique<tcp::acceptor>(io);
+    auto acceptor = std::make_unique<Acceptor>(io);
     if (auto st = net::listen(*acceptor, g.address, static_cast<uint16_t>(g.port),
                               "Gateway/" + g.meta.name);
         !st.isOk()) {
@@ -503,7 +516,7 @@ core::Status ProxyServer::Impl::build() {
     listeners.push_back({g.meta.name, g.address, acceptor->local_endpoint().port(), g.host});
     acceptors.push_back(std::move(acceptor));
   }
-  admin = std::make_unique<tcp::acceptor>(io);
+  admin = std::make_unique<Acceptor>(io);
   boost::system::error_code ec;
   const auto admin_ip = asio::ip::make_address(options.admin_address, ec);
   if (!ec && !admin_ip.is_loopback() && options.admin_token.empty()) {
@@ -516,7 +529,7 @@ core::Status ProxyServer::Impl::build() {
 // ------------------------------------------------------------------------------------- serving
 
 awaitable<bool> ProxyServer::Impl::sleepFor(core::Duration d) {
-  asio::steady_timer timer(io);
+  Timer timer(io);
   timer.expires_after(d);
   boost::system::error_code ec;
   co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -533,10 +546,10 @@ awaitable<void> ProxyServer::Impl::tick(Cluster& cluster) {
   }
 }
 
-awaitable<void> ProxyServer::Impl::accept(tcp::acceptor& acceptor, const Listener* listener) {
+awaitable<void> ProxyServer::Impl::accept(Acceptor& acceptor, const Listener* listener) {
   for (;;) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    Socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) {
         co_return;
@@ -553,19 +566,26 @@ awaitable<void> ProxyServer::Impl::accept(tcp::acceptor& acceptor, const Listene
 
 namespace {
 
-constexpr size_t kReadChunk = size_t{16} * 1024;
+constexpr size_t kReadChunk = size_t{16} * 1024; // at most this much per read
+constexpr size_t kReadMin = 2048;                // room a read always has
 
 // Appends what the socket has to `in` (at most kReadChunk bytes), waiting at most
 // `limit`; then ec is beast::error::timeout and the connection is still open (tcp_stream's own
 // expiry would close it, and the proxy has a 408 to send).
-awaitable<size_t> readSome(beast::tcp_stream& stream, std::string& in, core::Duration limit,
+//
+// The read goes straight into `in`'s spare room (at least kReadMin bytes, so an idle
+// connection holds 2 KiB, not a 16 KiB buffer). async_read_some, unlike async_wait followed by
+// read_some, costs one recv per arrival and nothing else: Asio reads speculatively only while
+// the last read filled its buffer, else it waits for epoll's edge, and it neither re-arms the
+// descriptor (epoll_ctl) nor sets non-blocking mode (ioctl) per read.
+awaitable<size_t> readSome(Stream& stream, std::string& in, core::Duration limit,
                            boost::system::error_code& ec) {
   struct Watch {
     bool done = false;
     bool fired = false;
   };
   auto watch = std::make_shared<Watch>();
-  asio::steady_timer timer(stream.get_executor());
+  Timer timer(stream.get_executor());
   timer.expires_after(std::max<core::Duration>(limit, 0ms));
   timer.async_wait([watch, &stream](const boost::system::error_code& error) {
     if (!error && !watch->done) { // the read is still pending, so `stream` is alive
@@ -573,82 +593,259 @@ awaitable<size_t> readSome(beast::tcp_stream& stream, std::string& in, core::Dur
       stream.socket().cancel();
     }
   });
-  // Wait until the socket is readable, then read into one scratch buffer per thread: an idle
-  // connection holds no read buffer of its own (1,000 idle keep-alive connections cost a few MB,
-  // not 16 KiB each), and `in` only grows by what arrived.
-  static thread_local std::array<char, kReadChunk> scratch;
   stream.expires_never();
-  stream.socket().non_blocking(true, ec); // a spurious wake-up must not block the thread
-  size_t n = 0;
-  while (!ec) {
-    co_await stream.socket().async_wait(tcp::socket::wait_read,
-                                        asio::redirect_error(use_awaitable, ec));
-    if (watch->fired) {
-      ec = beast::error::timeout;
-      break;
-    }
-    if (ec) {
-      break;
-    }
-    n = stream.socket().read_some(asio::buffer(scratch), ec);
-    if (ec == asio::error::would_block) {
-      ec = {};
-      continue;
-    }
-    in.append(scratch.data(), n);
-    break;
+  const size_t old = in.size();
+  const size_t room = std::min(std::max(in.capacity() - old, kReadMin), kReadChunk);
+  in.resize(old + room);
+  const size_t n = co_await stream.socket().async_read_some(
+      asio::buffer(in.data() + old, room), asio::redirect_error(use_awaitable, ec));
+  in.resize(old + (ec ? 0 : n));
+  if (watch->fired) {
+    ec = beast::error::timeout;
   }
   watch->done = true;
   timer.cancel();
-  co_return n;
+  co_return ec ? 0 : n;
 }
 
-// The fields of a message as they go on the wire (Beast's serializer walks a buffer sequence per
-// field; one contiguous buffer is cheaper to build and to send).
-template <typename Fields>
-void appendFields(const Fields& fields, std::string& out) {
-  for (const auto& f : fields) {
-    const beast::string_view name = f.name_string();
-    const beast::string_view value = f.value();
-    out.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
-    out.append("\r\n");
+// "name: value\r\n" at the end of `out`, with one size check (four appends cost a twentieth of
+// the proxy's user-space instructions).
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  const size_t at = out.size();
+  const size_t need = at + name.size() + value.size() + 4;
+  if (out.capacity() < need) {
+    out.reserve(std::max(need, 2 * out.capacity()));
   }
-  out.append("\r\n");
+  out.resize(need);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
 }
 
-// A response's head (status line and fields) and, unless `head_only`, its body into `out`.
-void serialize(const Response& res, bool head_only, std::string& out) {
+// What the proxy puts on a response it sends downstream.
+struct DownstreamFields {
+  bool keep_alive;         // else "Connection: close"
+  bool head_request;       // no body; the upstream's framing fields stay
+  int64_t service_time_ms; // Server: istio-envoy and x-envoy-upstream-service-time; -1: neither
+};
+
+// A response as it goes downstream, HTTP/1.1: the status line (the standard reason phrase, as
+// Envoy sends), its fields less Server, Connection and (except for HEAD) the framing,
+// `add`'s fields, Content-Length (none for 1xx, 204 and 304; for HEAD only when the upstream's
+// framing is not there), and the body unless it answers HEAD.
+void serialize(const Response& res, const DownstreamFields& add, std::string& out) {
   out.clear();
+  const unsigned status = res.result_int();
+  char digits[24];
+  auto number = [&](int64_t v) {
+    const auto r = std::to_chars(digits, digits + sizeof digits, v);
+    return std::string_view(digits, static_cast<size_t>(r.ptr - digits));
+  };
   const beast::string_view reason = res.reason();
-  out.append("HTTP/1.1 ").append(std::to_string(res.result_int())).append(" ");
-  out.append(reason.data(), reason.size()).append("\r\n");
-  appendFields(res, out);
-  if (!head_only) {
+  out.append("HTTP/1.1 ", 9).append(number(status)).append(" ", 1);
+  out.append(reason.data(), reason.size()).append("\r\n", 2);
+  bool framed = false; // a HEAD response with the upstream's Content-Length or Transfer-Encoding
+  for (const auto& f : res) {
+    const http::field id = f.name();
+    if (id == http::field::server || id == http::field::connection) {
+      continue;
+    }
+    if (id == http::field::content_length || id == http::field::transfer_encoding) {
+      if (!add.head_request) {
+        continue;
+      }
+      framed = true;
+    }
+    const beast::string_view n = f.name_string();
+    appendField(out, std::string_view(n.data(), n.size()),
+                std::string_view(f.value().data(), f.value().size()));
+  }
+  if (add.service_time_ms >= 0) {
+    appendField(out, "Server", "istio-envoy");
+    appendField(out, "x-envoy-upstream-service-time", number(add.service_time_ms));
+  }
+  const bool bodiless = status < 200 || status == 204 || status == 304;
+  if (!bodiless && !framed) {
+    appendField(out, "Content-Length", number(static_cast<int64_t>(res.body().size())));
+  }
+  if (!add.keep_alive) {
+    appendField(out, "Connection", "close");
+  }
+  out.append("\r\n", 2);
+  if (!add.head_request && !bodiless) {
     out.append(res.body());
   }
 }
 
-// A request (HTTP/1.1, origin-form target) with its body into `out`.
-void serialize(const Request& req, std::string& out) {
-  out.clear();
-  const beast::string_view method = req.method_string();
-  const beast::string_view target = req.target();
-  out.append(method.data(), method.size()).append(" ").append(target.data(), target.size());
-  out.append(" HTTP/1.1\r\n");
-  appendFields(req, out);
-  out.append(req.body());
+char lowerAscii(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 bool iequalsAscii(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
+           return lowerAscii(x) == lowerAscii(y);
          });
+}
+
+// Whether the comma-separated list `value` (a Connection field's) names `token`.
+bool listsToken(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    std::string_view element = value.substr(0, comma);
+    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
+      element.remove_prefix(1);
+    }
+    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
+      element.remove_suffix(1);
+    }
+    if (iequalsAscii(element, token)) {
+      return true;
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// What the router adds to a request it sends upstream.
+struct UpstreamFields {
+  uint32_t attempt_count;      // x-envoy-attempt-count
+  int64_t expected_timeout_ms; // x-envoy-expected-rq-timeout-ms; -1: none
+  const ProxyOptions& options; // who is calling (x-meshproof-source-*)
+};
+
+// A downstream request field that does not go upstream: hop-by-hop (RFC 9110 §7.6.1: Connection,
+// Keep-Alive, Proxy-Connection, TE, Upgrade), framing (re-framed with Content-Length), the
+// x-envoy-* overrides the router consumed (Envoy removes them), and the fields the router sets.
+bool dropFromUpstreamRequest(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  switch (lowerAscii(name.front())) {
+  case 'c':
+    return iequalsAscii(name, "connection") || iequalsAscii(name, "content-length");
+  case 'k':
+    return iequalsAscii(name, "keep-alive");
+  case 'p':
+    return iequalsAscii(name, "proxy-connection");
+  case 't':
+    return iequalsAscii(name, "te") || iequalsAscii(name, "transfer-encoding");
+  case 'u':
+    return iequalsAscii(name, "upgrade");
+  case 'x':
+    break;
+  default:
+    return false;
+  }
+  static constexpr std::array<std::string_view, 15> kRouterFields = {
+      "x-envoy-retry-on",
+      "x-envoy-retry-grpc-on",
+      "x-envoy-max-retries",
+      "x-envoy-retriable-status-codes",
+      "x-envoy-retriable-header-names",
+      "x-envoy-upstream-rq-timeout-ms",
+      "x-envoy-upstream-rq-per-try-timeout-ms",
+      "x-envoy-upstream-rq-timeout-alt-response",
+      "x-envoy-hedge-on-per-try-timeout",
+      "x-envoy-attempt-count",
+      "x-envoy-expected-rq-timeout-ms",
+      "x-meshproof-source-workload",
+      "x-meshproof-source-app",
+      "x-meshproof-source-version",
+      "x-meshproof-source-pod"};
+  return std::any_of(kRouterFields.begin(), kRouterFields.end(),
+                     [&](std::string_view f) { return iequalsAscii(name, f); });
+}
+
+// The request as it goes upstream: HTTP/1.1, origin-form target, the downstream fields less
+// dropFromUpstreamRequest's and what a Connection field names (Host and Content-Length excepted,
+// as before), the router's fields, Content-Length as Beast's prepare_payload sets it (when there is
+// a body, or for OPTIONS, POST and PUT), the body.
+void serializeUpstream(const Request& req, const UpstreamFields& add, std::string& out) {
+  out.clear();
+  const beast::string_view method = req.method_string();
+  const beast::string_view target = req.target();
+  out.append(method.data(), method.size()).append(" ", 1).append(target.data(), target.size());
+  out.append(" HTTP/1.1\r\n", 11);
+  std::array<std::string_view, 4> named{}; // the options of (at most 4) Connection fields
+  size_t connections = 0;
+  for (const auto& f : req) {
+    if (f.name() == http::field::connection && connections < named.size()) {
+      named[connections++] = std::string_view(f.value().data(), f.value().size());
+    }
+  }
+  for (const auto& f : req) {
+    const beast::string_view n = f.name_string();
+    const std::string_view name(n.data(), n.size());
+    if (dropFromUpstreamRequest(name)) {
+      continue;
+    }
+    if (connections != 0 && !iequalsAscii(name, "host") &&
+        std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
+                    [&](std::string_view v) { return listsToken(v, name); })) {
+      continue;
+    }
+    appendField(out, name, std::string_view(f.value().data(), f.value().size()));
+  }
+  char digits[24];
+  auto number = [&](int64_t v) {
+    const auto r = std::to_chars(digits, digits + sizeof digits, v);
+    return std::string_view(digits, static_cast<size_t>(r.ptr - digits));
+  };
+  appendField(out, "x-envoy-attempt-count", number(add.attempt_count));
+  // Who is calling, for the destination's reporter="destination" labels (Istio exchanges this as
+  // x-envoy-peer-metadata; meshproof's workloads read these plain headers).
+  appendField(out, "x-meshproof-source-workload", add.options.workload);
+  appendField(out, "x-meshproof-source-app", add.options.app);
+  appendField(out, "x-meshproof-source-version", add.options.version);
+  if (!add.options.pod.empty()) {
+    appendField(out, "x-meshproof-source-pod", add.options.pod);
+  }
+  if (add.expected_timeout_ms >= 0) {
+    appendField(out, "x-envoy-expected-rq-timeout-ms", number(add.expected_timeout_ms));
+  }
+  const std::string& body = req.body();
+  const http::verb v = req.method();
+  if (!body.empty() || v == http::verb::options || v == http::verb::post || v == http::verb::put) {
+    appendField(out, "Content-Length", number(static_cast<int64_t>(body.size())));
+  }
+  out.append("\r\n", 2).append(body);
+}
+
+// An upstream response field the proxy does not pass on: hop-by-hop (RFC 9110 §7.6.1), framing
+// (re-framed with Content-Length, except that a response to HEAD keeps the upstream's framing
+// fields: they describe the body a GET would get), Server.
+bool dropFromResponse(std::string_view name, bool head_request) {
+  switch (name.empty() ? '\0' : lowerAscii(name.front())) {
+  case 'c':
+    return iequalsAscii(name, "connection") ||
+           (!head_request && iequalsAscii(name, "content-length"));
+  case 'k':
+    return iequalsAscii(name, "keep-alive");
+  case 'p':
+    return iequalsAscii(name, "proxy-connection");
+  case 's':
+    return iequalsAscii(name, "server");
+  case 't':
+    return iequalsAscii(name, "te") || (!head_request && iequalsAscii(name, "transfer-encoding"));
+  case 'u':
+    return iequalsAscii(name, "upgrade");
+  default:
+    return false;
+  }
 }
 
 } // namespace
 
-awaitable<void> ProxyServer::Impl::closeAfterError(beast::tcp_stream& stream, unsigned status,
+awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned status,
                                                    const std::string& body) {
   Response res{static_cast<http::status>(status), 11};
   res.set(http::field::server, "istio-envoy");
@@ -661,7 +858,7 @@ awaitable<void> ProxyServer::Impl::closeAfterError(beast::tcp_stream& stream, un
   co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
   // Lingering close: stop sending, then read and drop what the client still sends for a moment, so
   // that closing with unread bytes does not reset the connection before it has read the reply.
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().shutdown(Socket::shutdown_send, ec);
   std::string sink;
   const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
   while (!ec && clock.monotonicNow() < until) {
@@ -670,8 +867,8 @@ awaitable<void> ProxyServer::Impl::closeAfterError(beast::tcp_stream& stream, un
   }
 }
 
-awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* listener) {
-  beast::tcp_stream stream(std::move(socket));
+awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listener) {
+  Stream stream(std::move(socket));
   Session self{&stream, listener == nullptr};
   sessions.insert(&self);
   struct Leave {
@@ -836,27 +1033,21 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
       res = adminResponse(req);
     } else {
       res = co_await handle(req, *listener, log);
-      res.set(http::field::server, "istio-envoy");
-      res.set("x-envoy-upstream-service-time",
-              std::to_string(core::toMillis(clock.monotonicNow() - start)));
     }
     const bool keep = keep_alive && !draining;
-    res.version(11);
-    res.keep_alive(keep);
     const unsigned status = res.result_int();
     if (status < 200 || status == 204 || status == 304) {
       res.body().clear(); // no body, whatever a fault's httpStatus asked for
-    }
-    // A response to HEAD keeps the upstream's framing fields and goes without its body.
-    if (!is_head || (res.find(http::field::content_length) == res.end() &&
-                     res.find(http::field::transfer_encoding) == res.end())) {
-      res.prepare_payload();
     }
     if (listener != nullptr) {
       record(req, res, log, start);
     }
     stream.expires_after(options.stream_idle_timeout);
-    serialize(res, is_head, out); // a response to HEAD goes without its body
+    DownstreamFields add{keep, is_head, -1};
+    if (listener != nullptr) {
+      add.service_time_ms = core::toMillis(clock.monotonicNow() - start);
+    }
+    serialize(res, add, out);
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
     if (out.capacity() > size_t{64} * 1024) {
       std::string().swap(out); // a large response's buffer does not stay with the connection
@@ -866,7 +1057,7 @@ awaitable<void> ProxyServer::Impl::session(tcp::socket socket, const Listener* l
     }
   }
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().shutdown(Socket::shutdown_send, ignored);
 }
 
 void ProxyServer::Impl::beginDrain() {
@@ -948,22 +1139,10 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     }
     return *timeout - (clock.monotonicNow() - begin);
   };
-  // The downstream request goes upstream as it is, with the router's headers set in place.
-  Request& upstream = req;
-  upstream.set("x-envoy-attempt-count", std::to_string(attempt_count));
-  // Who is calling, for the destination's reporter="destination" labels (Istio exchanges this as
-  // x-envoy-peer-metadata; meshproof's workloads read these plain headers).
-  upstream.set("x-meshproof-source-workload", options.workload);
-  upstream.set("x-meshproof-source-app", options.app);
-  upstream.set("x-meshproof-source-version", options.version);
-  if (!options.pod.empty()) {
-    upstream.set("x-meshproof-source-pod", options.pod);
-  }
-  if (timeout) {
-    upstream.set("x-envoy-expected-rq-timeout-ms", std::to_string(expected_timeout_ms));
-  } else {
-    upstream.erase("x-envoy-expected-rq-timeout-ms");
-  }
+  // The downstream request goes upstream as it is, less what stays on this hop, plus the
+  // router's fields (serializeUpstream; the Request itself is not changed).
+  const Request& upstream = req;
+  const UpstreamFields router_fields{attempt_count, timeout ? expected_timeout_ms : -1, options};
 
   // Circuit breakers (§2.7): max_requests overflows at once; a request that finds neither an idle
   // connection nor room for a new one waits in the pending queue, which overflows at
@@ -1022,11 +1201,11 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         out.reason = ResetReason::Overflow;
         co_return out;
       }
-      auto waiter = std::make_shared<asio::steady_timer>(io);
+      auto waiter = std::make_shared<Timer>(io);
       if (auto r = remaining()) {
         waiter->expires_after(std::max<core::Duration>(*r, 0ms));
       } else {
-        waiter->expires_at(asio::steady_timer::time_point::max());
+        waiter->expires_at(Timer::time_point::max());
       }
       budget.waiters.push_back(waiter);
       budget.updateGauges();
@@ -1076,7 +1255,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       conn->stream.expires_after(options.stream_idle_timeout);
     }
     boost::system::error_code ec;
-    serialize(upstream, wire);
+    serializeUpstream(upstream, router_fields, wire);
     co_await asio::async_write(conn->stream, asio::buffer(wire),
                                asio::redirect_error(use_awaitable, ec));
     if (ec) {
@@ -1089,18 +1268,126 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     }
     // 1xx responses other than 101 are interim: read on to the final one (Envoy drops them while
     // proxy_100_continue is off). A 101 was not asked for (Upgrade is not forwarded).
-    std::optional<http::response_parser<http::string_body>> parser;
+    const bool head_request = upstream.method() == http::verb::head;
+    net::http1::Limits upstream_limits = options.limits;
+    upstream_limits.max_body_bytes = uint64_t{64} << 20;
+    std::string& in = conn->in;
+    net::http1::ResponseHead& head = conn->head;
     bool any_byte = false;
+    size_t old = 0;
+    // Reads into `in`'s spare room; the beast stream's expiry bounds each read.
+    auto startRead = [&] {
+      old = in.size();
+      const size_t room = std::min(std::max(in.capacity() - old, kReadMin), kReadChunk);
+      in.resize(old + room);
+      return conn->stream.async_read_some(asio::buffer(in.data() + old, room),
+                                          asio::redirect_error(use_awaitable, ec));
+    };
+    auto endRead = [&](size_t n) {
+      in.resize(old + (ec ? 0 : n));
+      any_byte = any_byte || (!ec && n > 0);
+      return !ec;
+    };
+    net::http1::Error e = net::http1::Error::Incomplete;
     for (;;) {
-      parser.emplace();
-      parser->header_limit(static_cast<uint32_t>(options.limits.max_head_bytes));
-      parser->body_limit(64u << 20);
-      parser->skip(upstream.method() == http::verb::head); // a HEAD response has no body
-      co_await http::async_read(conn->stream, conn->buffer, *parser,
-                                asio::redirect_error(use_awaitable, ec));
-      any_byte = any_byte || parser->got_some();
-      if (ec || parser->get().result_int() >= 200 || parser->get().result_int() == 101) {
+      e = in.empty() ? net::http1::Error::Incomplete
+                     : net::http1::parseResponseHead(in, upstream_limits, head);
+      while (e == net::http1::Error::Incomplete) {
+        const size_t n = co_await startRead();
+        if (!endRead(n)) {
+          break;
+        }
+        if (in.size() > upstream_limits.max_head_bytes ||
+            std::string_view(in).find('\n', old) != std::string_view::npos) {
+          e = net::http1::parseResponseHead(in, upstream_limits, head);
+        }
+      }
+      if (e != net::http1::Error::Ok || head.status >= 200 || head.status == 101) {
         break;
+      }
+      in.erase(0, head.head_bytes); // an interim response
+    }
+    const bool head_done = !ec && e == net::http1::Error::Ok;
+    bool keep_alive = false;
+    Response& res = out.response;
+    if (head_done && head.status != 101) {
+      keep_alive = head.keep_alive;
+      // The fields go on (copied now: `head` views `in`, which the body reads move), less the
+      // framing (the proxy re-frames with Content-Length; a HEAD response keeps the upstream's),
+      // the hop-by-hop fields and what Connection names (RFC 9110 §7.6.1), and Server (Envoy's
+      // server_header_transformation OVERWRITE puts its own).
+      res.result(head.status);
+      res.version(11);
+      std::array<std::string_view, 4> named{}; // the options of (at most 4) Connection fields
+      size_t connections = 0;
+      for (const net::http1::Field& f : head.fields) {
+        if (connections < named.size() && iequalsAscii(f.name, "connection")) {
+          named[connections++] = f.value;
+        }
+      }
+      for (const net::http1::Field& f : head.fields) {
+        if (dropFromResponse(f.name, head_request) ||
+            std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
+                        [&](std::string_view v) { return listsToken(v, f.name); })) {
+          continue;
+        }
+        res.insert(beast::string_view(f.name.data(), f.name.size()),
+                   beast::string_view(f.value.data(), f.value.size()));
+      }
+      std::string& body = res.body();
+      if (!head.hasBody(head_request)) {
+        in.erase(0, head.head_bytes);
+      } else if (head.content_length) {
+        const size_t length = static_cast<size_t>(*head.content_length);
+        const size_t need = head.head_bytes + length;
+        if (in.capacity() < need) {
+          in.reserve(need);
+        }
+        // No co_await in a && operand: GCC 12 ran this read although the left side was false
+        // (seen here: the proxy waited for bytes past the body).
+        while (in.size() < need) {
+          const size_t n = co_await startRead();
+          if (!endRead(n)) {
+            break;
+          }
+        }
+        if (!ec) {
+          body.assign(in, head.head_bytes, length);
+          in.erase(0, need);
+        }
+      } else if (head.chunked) {
+        in.erase(0, head.head_bytes);
+        net::http1::ChunkedDecoder decoder(upstream_limits);
+        for (;;) {
+          size_t consumed = 0;
+          e = decoder.feed(in, body, consumed);
+          in.erase(0, consumed);
+          if (e != net::http1::Error::Incomplete) {
+            break;
+          }
+          const size_t n = co_await startRead();
+          if (!endRead(n)) {
+            break;
+          }
+        }
+      } else { // the body ends when the upstream closes
+        in.erase(0, head.head_bytes);
+        keep_alive = false;
+        for (;;) {
+          const size_t n = co_await startRead();
+          if (!endRead(n)) {
+            break;
+          }
+          if (in.size() > upstream_limits.max_body_bytes) {
+            e = net::http1::Error::BodyTooLarge;
+            break;
+          }
+        }
+        if (ec == asio::error::eof) {
+          ec = {};
+          body = std::move(in);
+          in.clear();
+        }
       }
     }
     if (ec) {
@@ -1113,25 +1400,26 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         co_return out;
       }
       out.reason = ResetReason::RemoteReset;
-      out.after_headers = parser->is_header_done();
-      out.protocol_error =
-          ec.category() == http::make_error_code(http::error::bad_version).category() &&
-          ec != http::error::end_of_stream && ec != http::error::partial_message;
+      out.after_headers = head_done;
       co_return out;
     }
-    if (parser->get().result_int() == 101) {
+    if (e != net::http1::Error::Ok || head.status == 101) {
+      // The upstream broke HTTP/1.1 (a bad status line, bad fields or chunks, a body over the
+      // limit, a 101 the proxy did not ask for): 502 UPE.
       out.reason = ResetReason::RemoteReset;
       out.protocol_error = true;
       co_return out;
     }
     out.has_response = true;
-    out.response = parser->release();
     ++conn->requests;
     const bool spent = budget.max_requests_per_connection != 0 &&
                        conn->requests >= budget.max_requests_per_connection;
     // Bytes after the response (more than its Content-Length) mean the connection cannot be
     // trusted for the next request: it is not pooled.
-    if (out.response.keep_alive() && !spent && conn->buffer.size() == 0) {
+    if (keep_alive && !spent && in.empty()) {
+      if (in.capacity() > size_t{64} * 1024) {
+        std::string().swap(in); // a large response's buffer does not stay with the pool
+      }
       conn->stream.expires_never();
       pool().push_back(std::move(conn));
       budget.notify(); // a pending request may take it
@@ -1251,44 +1539,12 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
 
   RetryState retry(matched->retries, head.headers, random, cluster.retry_breaker.get(),
                    cluster.stats);
-  for (const char* h :
-       {"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
-        "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
-        "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
-        "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-hedge-on-per-try-timeout"}) {
-    req.erase(h);
-  }
-  // Hop-by-hop fields stay on this hop (RFC 9110 §7.6.1): Connection and what it names,
-  // Keep-Alive, Proxy-Connection, TE, Upgrade (no protocol upgrade through the proxy). Upstream
-  // the request is HTTP/1.1 with keep-alive, whatever the client spoke.
-  std::string named; // every Connection field's options
-  for (auto range = req.equal_range(http::field::connection); range.first != range.second;
-       ++range.first) {
-    named += (named.empty() ? "" : ",") + toStd(range.first->value());
-  }
-  req.erase(http::field::connection);
-  if (!named.empty()) {
-    for (size_t pos = 0; pos <= named.size();) {
-      size_t comma = named.find(',', pos);
-      comma = comma == std::string::npos ? named.size() : comma;
-      std::string token = named.substr(pos, comma - pos);
-      token.erase(0, token.find_first_not_of(" \t"));
-      token.erase(token.find_last_not_of(" \t") + 1);
-      if (!token.empty() && !iequalsAscii(token, "host") &&
-          !iequalsAscii(token, "content-length")) {
-        req.erase(token);
-      }
-      pos = comma + 1;
-    }
-  }
-  for (const char* h : {"keep-alive", "proxy-connection", "te", "upgrade"}) {
-    req.erase(h);
-  }
+  // The x-envoy-* overrides read above, the hop-by-hop fields and the framing do not go
+  // upstream: serializeUpstream leaves them out. An HTTP/1.0 request without Host gets the
+  // route's (HTTP/1.1 needs one).
   if (req.find(http::field::host) == req.end()) {
-    req.set(http::field::host, host); // an HTTP/1.0 request without one: HTTP/1.1 needs it
+    req.set(http::field::host, host);
   }
-  req.version(11);
-  req.prepare_payload();
   auto globalTimeout = [&]() {
     cluster.stats->upstream_rq_timeout.inc();
     log.flags.insert("UT");

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace meshproof::net::http1 {
 namespace {
@@ -197,6 +199,104 @@ TEST(Http1Parser, RejectsBadChunks) {
   small.max_head_bytes = 16;
   decode("1;" + std::string(32, 'e') + "\r\na\r\n0\r\n\r\n", Error::BadChunk, 1, small);
   decode("0\r\nX: " + std::string(32, 't') + "\r\n\r\n", Error::HeadTooLarge, 1, small);
+}
+
+Error parseResponse(const std::string& bytes, ResponseHead& head, Limits limits = {}) {
+  return parseResponseHead(bytes, limits, head);
+}
+
+TEST(Http1Parser, ParsesAResponseHeadAndItsFraming) {
+  const std::string bytes =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: nginx\r\nContent-Length: 5\r\n\r\nhello";
+  ResponseHead head;
+  ASSERT_EQ(parseResponse(bytes, head), Error::Ok);
+  EXPECT_EQ(head.status, 503u);
+  EXPECT_EQ(head.reason, "Service Unavailable");
+  EXPECT_EQ(head.find("server"), "nginx");
+  ASSERT_TRUE(head.content_length);
+  EXPECT_EQ(*head.content_length, 5u);
+  EXPECT_FALSE(head.chunked);
+  EXPECT_FALSE(head.until_close);
+  EXPECT_TRUE(head.keep_alive);
+  EXPECT_EQ(bytes.substr(head.head_bytes), "hello");
+  EXPECT_TRUE(head.hasBody(false));
+  EXPECT_FALSE(head.hasBody(true)); // a response to HEAD
+
+  // Every prefix of the head is incomplete, not an error.
+  for (size_t n = 0; n < head.head_bytes; ++n) {
+    ResponseHead partial;
+    EXPECT_EQ(parseResponse(bytes.substr(0, n), partial), Error::Incomplete) << n;
+  }
+
+  // An empty reason, with or without its SP; 1xx, 204 and 304 have no body.
+  ASSERT_EQ(parseResponse("HTTP/1.1 204\r\n\r\n", head), Error::Ok);
+  EXPECT_EQ(head.status, 204u);
+  EXPECT_FALSE(head.hasBody(false));
+  ASSERT_EQ(parseResponse("HTTP/1.1 100 \r\n\r\n", head), Error::Ok);
+  EXPECT_FALSE(head.hasBody(false));
+  ASSERT_EQ(parseResponse("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", head),
+            Error::Ok);
+  EXPECT_FALSE(head.hasBody(false));
+
+  // Chunked wins over Content-Length, and such a connection is not reused (RFC 9112 §6.3).
+  ASSERT_EQ(parseResponse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n",
+                          head),
+            Error::Ok);
+  EXPECT_TRUE(head.chunked);
+  EXPECT_FALSE(head.content_length);
+  EXPECT_FALSE(head.keep_alive);
+  // Another final coding, or no framing at all: the body runs to the close.
+  ASSERT_EQ(parseResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", head),
+            Error::Ok);
+  EXPECT_TRUE(head.until_close);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(parseResponse("HTTP/1.1 200 OK\r\n\r\n", head), Error::Ok);
+  EXPECT_TRUE(head.until_close);
+  // Keep-alive: 1.1 unless Connection: close; 1.0 only with Connection: keep-alive.
+  ASSERT_EQ(
+      parseResponse("HTTP/1.1 200 OK\r\nConnection: x, close\r\nContent-Length: 0\r\n\r\n", head),
+      Error::Ok);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(parseResponse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", head), Error::Ok);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(
+      parseResponse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", head),
+      Error::Ok);
+  EXPECT_TRUE(head.keep_alive);
+}
+
+TEST(Http1Parser, RejectsBrokenResponses) {
+  const std::vector<std::pair<std::string, Error>> cases = {
+      {"HTTP/1.1 20 OK\r\n\r\n", Error::BadStatusLine},
+      {"HTTP/1.1 2000 OK\r\n\r\n", Error::BadStatusLine},
+      {"HTTP/1.1 abc OK\r\n\r\n", Error::BadStatusLine},
+      {"HTTP/1.1 099 Low\r\n\r\n", Error::BadStatusLine},
+      {"ICY 200 OK\r\n\r\n", Error::BadStatusLine},
+      {"HTTP/2.0 200 OK\r\n\r\n", Error::UnsupportedVersion},
+      {"HTTP/1.1 200 OK\nServer: x\r\n\r\n", Error::BareLineFeed},
+      {"HTTP/1.1 200 OK\r\nServer: x\ry\r\n\r\n", Error::BadHeaderValue},
+      {"HTTP/1.1 200 OK\r\nServer : x\r\n\r\n", Error::BadHeaderName},
+      {"HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n", Error::ObsFold},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", Error::BadContentLength},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+       Error::ConflictingContentLength},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", Error::BodyTooLarge},
+  };
+  for (const auto& [bytes, want] : cases) {
+    ResponseHead head;
+    EXPECT_EQ(parseResponse(bytes, head), want) << bytes;
+  }
+  ResponseHead head;
+  Limits small;
+  small.max_head_bytes = 64;
+  EXPECT_EQ(
+      parseResponse("HTTP/1.1 200 OK\r\nX: " + std::string(80, 'a') + "\r\n\r\n", head, small),
+      Error::HeadTooLarge);
+  small = Limits{};
+  small.max_headers = 2;
+  EXPECT_EQ(parseResponse("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", head, small),
+            Error::TooManyHeaders);
 }
 
 } // namespace
