@@ -109,6 +109,29 @@ class RawUpstream:
         if path == "/silent":
             time.sleep(5)
             return False
+        if path == "/reason":  # a code without a standard phrase, and a phrase of its own
+            conn.sendall(b"HTTP/1.1 599 Custom Thing\r\nContent-Length: 2\r\n\r\nok")
+            return True
+        if path == "/reason-ok":
+            conn.sendall(b"HTTP/1.1 200 Fine Thanks\r\nContent-Length: 2\r\n\r\nok")
+            return True
+        if path == "/chunked":  # chunked, with hop-by-hop fields that must not go downstream
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\n"
+                         b"Keep-Alive: timeout=5\r\nX-Kept: yes\r\nServer: raw\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: t\r\n\r\n")
+            return True
+        if path == "/to-close":  # HTTP/1.0, no Content-Length: the body ends at the close
+            conn.sendall(b"HTTP/1.0 200 OK\r\nX-Kept: yes\r\n\r\nuntil the close")
+            return False
+        if path == "/many-fields":  # 101 fields: over Envoy's max_headers_count
+            conn.sendall(b"HTTP/1.1 200 OK\r\n" +
+                         b"".join(b"X-F%d: v\r\n" % i for i in range(101)) +
+                         b"Content-Length: 2\r\n\r\nok")
+            return True
+        if path == "/obs-fold":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-A: b\r\n folded\r\nContent-Length: 2\r\n\r\nok")
+            return True
         if path == "/hold":
             self.held.set()
             self.release.wait(20)
@@ -429,6 +452,41 @@ class HostileTest(unittest.TestCase):
         self.assertTrue(got.startswith(b"HTTP/1.1 502 "), got[:300])
         self.assertIn(b"reset reason: protocol error", got)
         self.assertEqual(self.up.count("/garbage"), 1)
+
+    def test_reason_phrases_are_envoys(self):
+        # Envoy writes the standard phrase for the code, "Unknown" without one (CodeUtility::
+        # toString), whatever the upstream wrote.
+        got = self.request(b"GET", b"/reason")
+        self.assertTrue(got.startswith(b"HTTP/1.1 599 Unknown\r\n"), got[:200])
+        self.assertEqual(responses(got)[0][2], b"ok")
+        got = self.request(b"GET", b"/reason-ok")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:200])
+
+    def test_upstream_chunked_response_is_reframed_without_hop_by_hop_fields(self):
+        (status, headers, body), = responses(self.request(b"GET", b"/chunked"))
+        self.assertEqual((status, body), (200, b"hello world"))
+        self.assertEqual(headers.get("content-length"), "11")
+        self.assertEqual(headers.get("x-kept"), "yes")
+        self.assertEqual(headers.get("server"), "istio-envoy")  # Envoy overwrites Server
+        for hop in ("transfer-encoding", "x-hop", "keep-alive", "trailer"):
+            self.assertNotIn(hop, headers)
+        self.assertNotIn("x-hop", headers.get("connection", ""))
+        # The connection it came on is pooled and in sync.
+        (status, _, body), = responses(self.request(b"GET", b"/after-chunked"))
+        self.assertEqual(json.loads(body)["method"], "GET")
+
+    def test_upstream_body_to_the_close_is_reframed(self):
+        (status, headers, body), = responses(self.request(b"GET", b"/to-close"))
+        self.assertEqual((status, body), (200, b"until the close"))
+        self.assertEqual(headers.get("content-length"), "15")
+        self.assertEqual(headers.get("x-kept"), "yes")
+
+    def test_upstream_heads_breaking_the_limits_are_502(self):
+        for path in (b"/many-fields", b"/obs-fold"):
+            got = self.request(b"GET", path)
+            self.assertTrue(got.startswith(b"HTTP/1.1 502 "), (path, got[:300]))
+            self.assertIn(b"reset reason: protocol error", got)
+            self.assertEqual(self.up.count(path.decode()), 1)
 
     def test_bytes_past_content_length_never_reach_the_next_request(self):
         got = self.request(b"GET", b"/extra")

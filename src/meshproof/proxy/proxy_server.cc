@@ -628,6 +628,73 @@ void appendField(std::string& out, std::string_view name, std::string_view value
   *p = '\n';
 }
 
+// The reason phrase Envoy's HTTP/1 codec writes for `status` (envoyproxy/envoy
+// source/common/http/codes.cc, CodeUtility::toString): the registered phrase of the codes it
+// names, "Unknown" for any other (Envoy does not pass an upstream's own phrase on).
+std::string_view reasonPhrase(unsigned status) {
+  static const std::map<unsigned, std::string_view> kPhrases = {
+      {100, "Continue"},
+      {101, "Switching Protocols"},
+      {200, "OK"},
+      {201, "Created"},
+      {202, "Accepted"},
+      {203, "Non-Authoritative Information"},
+      {204, "No Content"},
+      {205, "Reset Content"},
+      {206, "Partial Content"},
+      {207, "Multi-Status"},
+      {208, "Already Reported"},
+      {226, "IM Used"},
+      {300, "Multiple Choices"},
+      {301, "Moved Permanently"},
+      {302, "Found"},
+      {303, "See Other"},
+      {304, "Not Modified"},
+      {305, "Use Proxy"},
+      {307, "Temporary Redirect"},
+      {308, "Permanent Redirect"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {402, "Payment Required"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {406, "Not Acceptable"},
+      {407, "Proxy Authentication Required"},
+      {408, "Request Timeout"},
+      {409, "Conflict"},
+      {410, "Gone"},
+      {411, "Length Required"},
+      {412, "Precondition Failed"},
+      {413, "Payload Too Large"},
+      {414, "URI Too Long"},
+      {415, "Unsupported Media Type"},
+      {416, "Range Not Satisfiable"},
+      {417, "Expectation Failed"},
+      {421, "Misdirected Request"},
+      {422, "Unprocessable Entity"},
+      {423, "Locked"},
+      {424, "Failed Dependency"},
+      {426, "Upgrade Required"},
+      {428, "Precondition Required"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+      {505, "HTTP Version Not Supported"},
+      {506, "Variant Also Negotiates"},
+      {507, "Insufficient Storage"},
+      {508, "Loop Detected"},
+      {510, "Not Extended"},
+      {511, "Network Authentication Required"},
+  };
+  const auto it = kPhrases.find(status);
+  return it == kPhrases.end() ? std::string_view("Unknown") : it->second;
+}
+
 // What the proxy puts on a response it sends downstream.
 struct DownstreamFields {
   bool keep_alive;         // else "Connection: close"
@@ -647,7 +714,7 @@ void serialize(const Response& res, const DownstreamFields& add, std::string& ou
     const auto r = std::to_chars(digits, digits + sizeof digits, v);
     return std::string_view(digits, static_cast<size_t>(r.ptr - digits));
   };
-  const beast::string_view reason = res.reason();
+  const std::string_view reason = reasonPhrase(status);
   out.append("HTTP/1.1 ", 9).append(number(status)).append(" ", 1);
   out.append(reason.data(), reason.size()).append("\r\n", 2);
   bool framed = false; // a HEAD response with the upstream's Content-Length or Transfer-Encoding
