@@ -40,7 +40,7 @@ run: release
 bench: release
 	./build/release/bench/meshproof_bench_spec --benchmark_repetitions=5 \
 	    --benchmark_report_aggregates_only=true
-	python3 bench/proxy_vs_peers.py build/release/meshproof --seconds 10 --rounds 3
+	python3 bench/proxy_vs_peers.py build/release/meshproof --seconds 10 --rounds 3 --instructions
 	python3 bench/load_bench.py build/release/meshproof --seconds 5 --rounds 5
 	./build/release/bench/meshproof_bench_evidence --benchmark_repetitions=3 \
 	    --benchmark_report_aggregates_only=true

@@ -6,6 +6,11 @@ by the same wrk load on loopback; plus wrk straight at the backend, and each pro
 memory holding 1,000 idle keep-alive client connections.
 
 Usage: proxy_vs_peers.py MESHPROOF_BINARY [--seconds S] [--rounds R] [--connections C] [--idle N]
+                         [--instructions]
+
+With --instructions, each proxy is then restarted under `valgrind --tool=callgrind` and its
+user-space instructions per request counted over a 5 s wrk run (8 connections): a figure that,
+unlike req/s, does not move with what else the machine (a shared VM) is doing.
 
 Every process gets a port the OS reports free; everything runs on 127.0.0.1 and is stopped at the
 end. Rounds are interleaved (direct, meshproof, HAProxy, nginx, then again) so drift hits all alike;
@@ -90,6 +95,41 @@ def idle_rss(pid, port, n):
             s.close()
 
 
+def instructions_per_request(cmd, port, tmp, name):
+    """Runs `cmd` under callgrind, drives it with wrk (8 connections, 5 s) after a warm-up, and
+    returns (requests, user-space instructions per request) of the measured run."""
+    out = f"{tmp}/{name}.callgrind"
+    proc = subprocess.Popen(pinned(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                    *cmd], 1),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_port(port, timeout=60):
+            raise RuntimeError(f"{name} under valgrind did not open port {port}")
+        url = f"http://127.0.0.1:{port}/"
+        subprocess.run(pinned(["wrk", "-t1", "-c8", "-d2s", url], 0), capture_output=True,
+                       check=True)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True,
+                       check=True)
+        run = subprocess.run(pinned(["wrk", "-t1", "-c8", "-d5s", url], 0), capture_output=True,
+                             text=True, check=True).stdout
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True,
+                       check=True)
+        requests = int(re.search(r"(\d+) requests in", run).group(1))
+        total = 0
+        for path in (p for p in os.listdir(tmp) if p.startswith(f"{name}.callgrind.")):
+            with open(os.path.join(tmp, path)) as f:
+                m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+                total = max(total, int(m.group(1)) if m else 0)
+        return requests, total / max(requests, 1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -97,6 +137,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count user-space instructions per request under callgrind")
     args = ap.parse_args()
     # 1,000 idle connections need more descriptors than the usual soft limit of 1,024.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -231,6 +273,24 @@ spec:
             before, after = idle_rss(proc.pid, port, args.idle)
             print(f"{name} RSS: {before / 1024:.1f} MiB idle, {after / 1024:.1f} MiB with "
                   f"{args.idle} idle keep-alive connections")
+        if args.instructions:
+            commands = {
+                "meshproof": ([args.binary, "proxy", "-f", f"{tmp}/mesh.yaml", "--admin-port",
+                               str(admin), "--seed", "1"], p_mesh, mesh),
+                "haproxy": ([haproxy_bin, "-f", f"{tmp}/haproxy.cfg"], p_haproxy, haproxy),
+                "nginx": ([nginx_bin, "-c", f"{tmp}/nginx-proxy.conf"], p_nginx, nginx),
+            }
+            counts = {}
+            for name, (cmd, port, proc) in commands.items():
+                proc.send_signal(signal.SIGTERM)  # the same process again, under callgrind
+                proc.wait(timeout=10)
+                counts[name] = instructions_per_request(cmd, port, tmp, name)
+            print("user-space instructions per request (callgrind, wrk -t1 -c8 -d5s):")
+            for name, (requests, ipr) in counts.items():
+                print(f"{name:<10} {ipr:>10.0f}  ({requests} requests)")
+            m = counts["meshproof"][1]
+            print(f"meshproof/haproxy: {m / counts['haproxy'][1]:.2f}x, "
+                  f"meshproof/nginx: {m / counts['nginx'][1]:.2f}x")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -24,6 +24,17 @@ constexpr std::array<bool, 256> makeTchar() {
 }
 constexpr std::array<bool, 256> kTchar = makeTchar();
 
+// Bytes a field value may hold (RFC 9110 §5.5): HTAB, SP, VCHAR, obs-text.
+constexpr std::array<bool, 256> makeValueByte() {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x100; ++c) {
+    t[c] = c != 0x7f;
+  }
+  t['\t'] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kValueByte = makeValueByte();
+
 bool isToken(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(),
                                    [](char c) { return kTchar[static_cast<unsigned char>(c)]; });
@@ -144,8 +155,7 @@ Error parseField(std::string_view line, std::vector<Field>& fields) {
   }
   const std::string_view value = line.substr(colon + 1);
   for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+    if (!kValueByte[static_cast<unsigned char>(ch)]) {
       return Error::BadHeaderValue;
     }
   }

@@ -12,6 +12,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
+
 #include "meshproof/core/random.h"
 #include "meshproof/core/time.h"
 #include "meshproof/metrics/envoy_stats.h"
@@ -134,6 +136,8 @@ struct UpstreamConnection {
 using Pool = std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>>;
 
 using EndpointPtr = std::shared_ptr<const Endpoint>;
+// The hosts a request has tried (previous_hosts), inline for the usual few attempts.
+using TriedHosts = boost::container::small_vector<std::string, 4>;
 
 struct Cluster {
   std::string name;
@@ -170,6 +174,9 @@ std::string toStd(beast::string_view s) {
 }
 
 std::optional<int64_t> headerMillis(const std::map<std::string, std::string>& h, const char* name) {
+  if (h.empty()) {
+    return std::nullopt; // (find would build a std::string of `name` first)
+  }
   auto it = h.find(name);
   if (it == h.end()) {
     return std::nullopt;
@@ -279,6 +286,10 @@ struct ProxyServer::Impl {
   std::map<std::string, std::vector<Endpoint>> dynamic_endpoints; // by short host
   bool configured = false;                                        // a PUT /config arrived
   std::map<std::string, std::unique_ptr<Cluster>> clusters;       // by host|subset
+  // clusterFor's answers by destination: the spec (and so its routes' destinations) is fixed for
+  // the server's life and clusters are never removed, so the pointers stay valid.
+  std::unordered_map<const spec::Destination*, Cluster*> cluster_of;
+  std::string series_key; // record()'s scratch
   std::deque<spec::HttpRoute> default_routes; // for hosts without a VirtualService
   // istio_* children per distinct label set; the labels that vary per request form the key.
   std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
@@ -307,15 +318,19 @@ struct ProxyServer::Impl {
   Response postFault(const Request& req);
   nlohmann::json configDump() const;
   nlohmann::json outlierEvents() const;
-  EndpointPtr pickHost(Cluster& c, const std::set<std::string>& tried);
+  EndpointPtr pickHost(Cluster& c, const TriedHosts& tried);
   Response localReply(const Request& req, unsigned status, const std::string& body);
   void record(const Request& req, const Response& res, const RequestLog& log, core::MonoTime start);
 };
 
 Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
+  if (auto cached = cluster_of.find(&d); cached != cluster_of.end()) {
+    return *cached->second;
+  }
   const std::string key = spec::shortHost(d.host) + "|" + d.subset;
   auto it = clusters.find(key);
   if (it != clusters.end()) {
+    cluster_of.emplace(&d, it->second.get());
     return *it->second;
   }
   auto c = std::make_unique<Cluster>();
@@ -578,14 +593,16 @@ constexpr size_t kReadMin = 2048;                // room a read always has
 // read_some, costs one recv per arrival and nothing else: Asio reads speculatively only while
 // the last read filled its buffer, else it waits for epoll's edge, and it neither re-arms the
 // descriptor (epoll_ctl) nor sets non-blocking mode (ioctl) per read.
-awaitable<size_t> readSome(Stream& stream, std::string& in, core::Duration limit,
+//
+// `timer` is the caller's (one per connection: constructing and destroying a timer per read cost
+// a twentieth of the proxy's instructions).
+awaitable<size_t> readSome(Stream& stream, Timer& timer, std::string& in, core::Duration limit,
                            boost::system::error_code& ec) {
   struct Watch {
     bool done = false;
     bool fired = false;
   };
   auto watch = std::make_shared<Watch>();
-  Timer timer(stream.get_executor());
   timer.expires_after(std::max<core::Duration>(limit, 0ms));
   timer.async_wait([watch, &stream](const boost::system::error_code& error) {
     if (!error && !watch->done) { // the read is still pending, so `stream` is alive
@@ -606,6 +623,25 @@ awaitable<size_t> readSome(Stream& stream, std::string& in, core::Duration limit
   watch->done = true;
   timer.cancel();
   co_return ec ? 0 : n;
+}
+
+// Sends what the socket takes of `data` now (a non-blocking socket: set by the session and at
+// connect), returning how much; `ec` is set only for a real error, not for a full socket buffer.
+// A response or request that fits the socket buffer (nearly all) then needs neither an
+// asynchronous operation nor a timer; the caller writes the rest asynchronously, bounded by the
+// stream's expiry.
+size_t writeNow(Stream& stream, std::string_view data, boost::system::error_code& ec) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    sent += stream.socket().write_some(asio::buffer(data.data() + sent, data.size() - sent), ec);
+    if (ec) {
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+      }
+      break;
+    }
+  }
+  return sent;
 }
 
 // "name: value\r\n" at the end of `out`, with one size check (four appends cost a twentieth of
@@ -926,16 +962,22 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
   // Lingering close: stop sending, then read and drop what the client still sends for a moment, so
   // that closing with unread bytes does not reset the connection before it has read the reply.
   stream.socket().shutdown(Socket::shutdown_send, ec);
+  Timer timer(stream.get_executor());
   std::string sink;
   const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
   while (!ec && clock.monotonicNow() < until) {
     sink.clear();
-    co_await readSome(stream, sink, until - clock.monotonicNow(), ec);
+    co_await readSome(stream, timer, sink, until - clock.monotonicNow(), ec);
   }
 }
 
 awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listener) {
   Stream stream(std::move(socket));
+  Timer read_timer(stream.get_executor()); // readSome's
+  {
+    boost::system::error_code ignored; // writeNow needs it; Asio's async operations do not care
+    stream.socket().non_blocking(true, ignored);
+  }
   Session self{&stream, listener == nullptr};
   sessions.insert(&self);
   struct Leave {
@@ -972,7 +1014,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       const core::Duration limit =
           head_deadline ? *head_deadline - clock.monotonicNow() : options.idle_timeout;
       const size_t old = in.size();
-      co_await readSome(stream, in, limit, ec);
+      co_await readSome(stream, read_timer, in, limit, ec);
       if (ec) {
         break;
       }
@@ -1057,7 +1099,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     if (head.content_length) {
       const auto length = static_cast<size_t>(*head.content_length);
       while (in.size() < length && !ec) {
-        co_await readSome(stream, in, options.stream_idle_timeout, ec);
+        co_await readSome(stream, read_timer, in, options.stream_idle_timeout, ec);
       }
       if (ec) {
         if (ec == beast::error::timeout) {
@@ -1076,7 +1118,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
         if (e != net::http1::Error::Incomplete) {
           break;
         }
-        co_await readSome(stream, in, options.stream_idle_timeout, ec);
+        co_await readSome(stream, read_timer, in, options.stream_idle_timeout, ec);
         if (ec) {
           break;
         }
@@ -1109,13 +1151,17 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     if (listener != nullptr) {
       record(req, res, log, start);
     }
-    stream.expires_after(options.stream_idle_timeout);
     DownstreamFields add{keep, is_head, -1};
     if (listener != nullptr) {
       add.service_time_ms = core::toMillis(clock.monotonicNow() - start);
     }
     serialize(res, add, out);
-    co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+    const size_t sent = writeNow(stream, out, ec);
+    if (!ec && sent < out.size()) {
+      stream.expires_after(options.stream_idle_timeout); // a client that does not read
+      co_await asio::async_write(stream, asio::buffer(out.data() + sent, out.size() - sent),
+                                 asio::redirect_error(use_awaitable, ec));
+    }
     if (out.capacity() > size_t{64} * 1024) {
       std::string().swap(out); // a large response's buffer does not stay with the connection
     }
@@ -1167,7 +1213,7 @@ Response ProxyServer::Impl::localReply(const Request& req, unsigned status,
   return res;
 }
 
-EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::string>& tried) {
+EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const TriedHosts& tried) {
   std::vector<const EndpointPtr*> available;
   if (c.outlier) {
     const std::vector<std::string> keys = c.outlier->availableHosts();
@@ -1187,7 +1233,7 @@ EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const std::set<std::string>&
   // Round robin, preferring hosts this request has not tried (previous_hosts, up to 5 picks).
   for (int i = 0; i < 5; ++i) {
     const EndpointPtr& e = *available[c.next++ % available.size()];
-    if (tried.count(e->key()) == 0) {
+    if (std::find(tried.begin(), tried.end(), e->key()) == tried.end()) {
       return e;
     }
   }
@@ -1312,6 +1358,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         co_return out;
       }
       conn->stream.socket().set_option(tcp::no_delay(true), ec);
+      conn->stream.socket().non_blocking(true, ec); // for writeNow
     }
     // Without a per-try or route timeout, an upstream that sends nothing is still bounded by the
     // stream idle timeout (Envoy's 5 min), not waited on forever.
@@ -1323,8 +1370,11 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     }
     boost::system::error_code ec;
     serializeUpstream(upstream, router_fields, wire);
-    co_await asio::async_write(conn->stream, asio::buffer(wire),
-                               asio::redirect_error(use_awaitable, ec));
+    const size_t sent = writeNow(conn->stream, wire, ec);
+    if (!ec && sent < wire.size()) {
+      co_await asio::async_write(conn->stream, asio::buffer(wire.data() + sent, wire.size() - sent),
+                                 asio::redirect_error(use_awaitable, ec));
+    }
     if (ec) {
       if (reused && ec != beast::error::timeout) {
         continue;
@@ -1617,7 +1667,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
     log.flags.insert("UT");
     return localReply(req, 504, kUpstreamTimeout);
   };
-  std::set<std::string> tried;
+  TriedHosts tried;
   bool retried = false;
   for (;;) {
     const EndpointPtr ep = pickHost(cluster, tried);
@@ -1626,7 +1676,9 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
       log.flags.insert("UH");
       co_return localReply(req, 503, kNoHealthyUpstream);
     }
-    tried.insert(ep->key());
+    if (std::find(tried.begin(), tried.end(), ep->key()) == tried.end()) {
+      tried.push_back(ep->key());
+    }
     log.endpoint = ep;
     std::optional<core::Duration> limit = per_try;
     bool limited_by_global = false;
@@ -1771,8 +1823,8 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
   const std::string flags = log.flagString();
   // The series of this label set, looked up by the labels that vary per request; the full label
   // set is built only the first time.
-  std::string key;
-  key.reserve(96);
+  std::string& key = series_key; // reused: no allocation per request
+  key.clear();
   key.append(std::to_string(code)).append(1, '|').append(flags).append(1, '|');
   key.append(log.destination_host).append(1, '|');
   if (upstream_answered) {
@@ -1806,7 +1858,7 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
     }
     l.response_code = std::to_string(code);
     l.response_flags = flags;
-    it = series.emplace(std::move(key), istio.series(l)).first;
+    it = series.emplace(key, istio.series(l)).first;
   }
   const double request_bytes = static_cast<double>(
       req.body().size() + req.base().method_string().size() + req.target().size() + 64);

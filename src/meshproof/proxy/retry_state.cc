@@ -75,6 +75,9 @@ RetryState::RetryState(const spec::RetryPolicy& policy,
       codes_(policy.retriable_status_codes), retries_left_(policy.enabled ? policy.num_retries : 0),
       backoff_base_(policy.backoff_base), next_interval_(policy.backoff_base), random_(random),
       breaker_(breaker), stats_(stats) {
+  if (headers.empty()) {
+    return; // the usual request: none of the overrides below (a find would build a key string)
+  }
   // §4.1: x-envoy-retry-on is ORed into the route's conditions; alone it enables one retry.
   if (auto it = headers.find("x-envoy-retry-on"); it != headers.end()) {
     const uint32_t extra = parseRetryOnHeader(it->second);
@@ -107,7 +110,7 @@ bool RetryState::wouldRetryStatus(int status,
     return false;
   }
   // A rate-limited response is retried only under envoy-ratelimited.
-  if (headers.count("x-envoy-ratelimited") != 0) {
+  if (!headers.empty() && headers.count("x-envoy-ratelimited") != 0) {
     return (retry_on_ & bit(RetryOn::EnvoyRateLimited)) != 0;
   }
   if ((retry_on_ & bit(RetryOn::Http5xx)) != 0 && status >= 500 && status <= 599) {
@@ -125,7 +128,8 @@ bool RetryState::wouldRetryStatus(int status,
     return true;
   }
   // gRPC conditions look at grpc-status in the response headers (trailers are ignored).
-  if (auto it = headers.find("grpc-status"); it != headers.end()) {
+  if (auto it = headers.empty() ? headers.end() : headers.find("grpc-status");
+      it != headers.end()) {
     if (auto code = parseUint(trim(it->second))) {
       switch (*code) {
       case 1:
