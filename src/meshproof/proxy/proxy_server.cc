@@ -289,7 +289,7 @@ struct ProxyServer::Impl {
   // clusterFor's answers by destination: the spec (and so its routes' destinations) is fixed for
   // the server's life and clusters are never removed, so the pointers stay valid.
   std::unordered_map<const spec::Destination*, Cluster*> cluster_of;
-  std::string series_key; // record()'s scratch
+  std::string series_key;                     // record()'s scratch
   std::deque<spec::HttpRoute> default_routes; // for hosts without a VirtualService
   // istio_* children per distinct label set; the labels that vary per request form the key.
   std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
