@@ -1,5 +1,6 @@
 #pragma once
-// A strict HTTP/1.1 request parser (RFC 9112) for the proxy's downstream side: the request line and
+// A strict HTTP/1.1 parser (RFC 9112) for the proxy: requests on its downstream side (below),
+// responses on its upstream side (parseResponseHead). The request line and
 // header block are parsed in place (views into the caller's buffer, no allocation per field), the
 // body is framed by Content-Length or decoded from chunked transfer coding incrementally. What it
 // rejects, and with which status, is what a request smuggler or a hostile client must not get past
