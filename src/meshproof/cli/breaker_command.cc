@@ -49,8 +49,14 @@ servedBy(MeshSession& mesh, const platform::PodStatus& pod) {
   if (!reply || reply->status != 200) {
     for (const platform::PodStatus& now : mesh.platform().pods()) {
       if (now.name == pod.name && (now.restarts != pod.restarts || now.port != pod.port)) {
-        return core::unavailable(pod.name + " restarted during the check (" + now.last_exit +
-                                 "); its log of served requests is gone");
+        std::string tail; // what the pod said last, for why it went
+        for (const std::string& l : now.stderr_tail) {
+          tail += "\n  " + l;
+        }
+        return core::unavailable(pod.name + " restarted during the check (" +
+                                 (now.last_exit.empty() ? "exiting" : now.last_exit) +
+                                 "); its log of served requests is gone" +
+                                 (tail.empty() ? "" : "; its last stderr lines:" + tail));
       }
     }
     return core::unavailable(
