@@ -193,6 +193,20 @@ Error parseContentLength(std::string_view value, std::optional<uint64_t>& length
   return Error::Ok;
 }
 
+// Whether the connection stays open after this message (RFC 9112 §9.3): HTTP/1.1 unless a
+// Connection field says "close", HTTP/1.0 only when one says "keep-alive".
+bool persistent(unsigned version_minor, const std::vector<Field>& fields) {
+  bool close = false;
+  bool keep_alive = false;
+  for (const Field& f : fields) {
+    if (iequals(f.name, "connection")) {
+      close = close || listContains(f.value, "close");
+      keep_alive = keep_alive || listContains(f.value, "keep-alive");
+    }
+  }
+  return version_minor == 1 ? !close : (keep_alive && !close);
+}
+
 // Reads the framing and connection fields once the whole head is there.
 Error interpret(RequestHead& out, const Limits& limits) {
   size_t hosts = 0;
@@ -200,8 +214,6 @@ Error interpret(RequestHead& out, const Limits& limits) {
   bool chunked = false;
   bool te_bad = false;
   bool te_unsupported = false;
-  bool saw_close = false;
-  bool saw_keep_alive = false;
   for (const Field& f : out.fields) {
     if (iequals(f.name, "content-length")) {
       if (Error e = parseContentLength(f.value, out.content_length); e != Error::Ok) {
@@ -225,12 +237,6 @@ Error interpret(RequestHead& out, const Limits& limits) {
       });
     } else if (iequals(f.name, "host")) {
       ++hosts;
-    } else if (iequals(f.name, "connection")) {
-      forEachElement(f.value, [&](std::string_view option) {
-        saw_close = saw_close || iequals(option, "close");
-        saw_keep_alive = saw_keep_alive || iequals(option, "keep-alive");
-        return true;
-      });
     } else if (iequals(f.name, "expect")) {
       out.expect_continue = iequals(f.value, "100-continue");
     }
@@ -260,7 +266,7 @@ Error interpret(RequestHead& out, const Limits& limits) {
   if (out.content_length && *out.content_length > limits.max_body_bytes) {
     return Error::BodyTooLarge;
   }
-  out.keep_alive = out.version_minor == 1 ? !saw_close : (saw_keep_alive && !saw_close);
+  out.keep_alive = persistent(out.version_minor, out.fields);
   return Error::Ok;
 }
 
@@ -337,6 +343,10 @@ const char* describe(Error e) {
     return "bad status line";
   }
   return "error";
+}
+
+bool listContains(std::string_view value, std::string_view token) {
+  return !forEachElement(value, [&](std::string_view element) { return !iequals(element, token); });
 }
 
 std::optional<std::string_view> RequestHead::find(std::string_view name) const {
@@ -472,8 +482,6 @@ Error parseResponseHead(std::string_view buffer, const Limits& limits, ResponseH
   // body runs until the server closes.
   bool has_te = false;
   bool chunked_last = false;
-  bool saw_close = false;
-  bool saw_keep_alive = false;
   for (const Field& f : out.fields) {
     if (iequals(f.name, "content-length")) {
       if (Error e = parseContentLength(f.value, out.content_length); e != Error::Ok) {
@@ -486,15 +494,9 @@ Error parseResponseHead(std::string_view buffer, const Limits& limits, ResponseH
         chunked_last = iequals(coding, "chunked");
         return true;
       });
-    } else if (iequals(f.name, "connection")) {
-      forEachElement(f.value, [&](std::string_view option) {
-        saw_close = saw_close || iequals(option, "close");
-        saw_keep_alive = saw_keep_alive || iequals(option, "keep-alive");
-        return true;
-      });
     }
   }
-  out.keep_alive = out.version_minor == 1 ? !saw_close : (saw_keep_alive && !saw_close);
+  out.keep_alive = persistent(out.version_minor, out.fields);
   if (has_te) {
     out.chunked = chunked_last;
     out.until_close = !chunked_last;

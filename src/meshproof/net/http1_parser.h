@@ -99,6 +99,10 @@ struct RequestHead {
   std::optional<std::string_view> find(std::string_view name) const;
 };
 
+// Whether the comma-separated list `value` (a Connection field's, say) has the element `token`,
+// ASCII case-insensitive, elements trimmed of SP/HTAB (RFC 9110 §5.6.1).
+bool listContains(std::string_view value, std::string_view token);
+
 // Parses the head at the start of `buffer`. Ok: `out` is filled (its views point into `buffer`).
 // Incomplete: no complete head yet and the limits are not exceeded (read more, call again with the
 // grown buffer; the parser starts over, bounded by max_head_bytes). Any other value: reject.

@@ -289,7 +289,14 @@ struct ProxyServer::Impl {
   // clusterFor's answers by destination: the spec (and so its routes' destinations) is fixed for
   // the server's life and clusters are never removed, so the pointers stay valid.
   std::unordered_map<const spec::Destination*, Cluster*> cluster_of;
-  std::string series_key;                     // record()'s scratch
+  std::string series_key; // record()'s scratch
+  // Upstream responses: the downstream head limits (Envoy applies max_headers_count to both),
+  // bodies up to 64 MiB.
+  const net::http1::Limits upstream_limits = [this] {
+    net::http1::Limits l = options.limits;
+    l.max_body_bytes = uint64_t{64} << 20;
+    return l;
+  }();
   std::deque<spec::HttpRoute> default_routes; // for hosts without a VirtualService
   // istio_* children per distinct label set; the labels that vary per request form the key.
   std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
@@ -796,28 +803,6 @@ bool iequalsAscii(std::string_view a, std::string_view b) {
          });
 }
 
-// Whether the comma-separated list `value` (a Connection field's) names `token`.
-bool listsToken(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    const size_t comma = value.find(',');
-    std::string_view element = value.substr(0, comma);
-    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
-      element.remove_prefix(1);
-    }
-    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
-      element.remove_suffix(1);
-    }
-    if (iequalsAscii(element, token)) {
-      return true;
-    }
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // What the router adds to a request it sends upstream.
 struct UpstreamFields {
   uint32_t attempt_count;      // x-envoy-attempt-count
@@ -893,7 +878,7 @@ void serializeUpstream(const Request& req, const UpstreamFields& add, std::strin
     }
     if (connections != 0 && !iequalsAscii(name, "host") &&
         std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
-                    [&](std::string_view v) { return listsToken(v, name); })) {
+                    [&](std::string_view v) { return net::http1::listContains(v, name); })) {
       continue;
     }
     appendField(out, name, std::string_view(f.value().data(), f.value().size()));
@@ -1386,8 +1371,6 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     // 1xx responses other than 101 are interim: read on to the final one (Envoy drops them while
     // proxy_100_continue is off). A 101 was not asked for (Upgrade is not forwarded).
     const bool head_request = upstream.method() == http::verb::head;
-    net::http1::Limits upstream_limits = options.limits;
-    upstream_limits.max_body_bytes = uint64_t{64} << 20;
     std::string& in = conn->in;
     net::http1::ResponseHead& head = conn->head;
     bool any_byte = false;
@@ -1445,7 +1428,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       for (const net::http1::Field& f : head.fields) {
         if (dropFromResponse(f.name, head_request) ||
             std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
-                        [&](std::string_view v) { return listsToken(v, f.name); })) {
+                        [&](std::string_view v) { return net::http1::listContains(v, f.name); })) {
           continue;
         }
         res.insert(beast::string_view(f.name.data(), f.name.size()),
