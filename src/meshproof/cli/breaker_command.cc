@@ -53,8 +53,15 @@ servedBy(MeshSession& mesh, const platform::PodStatus& pod) {
         for (const std::string& l : now.stderr_tail) {
           tail += "\n  " + l;
         }
+        // Both snapshots, so that a pod that went away without an exit on record says how.
+        auto state = [](const platform::PodStatus& s) {
+          return std::string(platform::phaseName(s.phase)) + ", pid " + std::to_string(s.pid) +
+                 ", port " + std::to_string(s.port) + ", restarts " + std::to_string(s.restarts) +
+                 (s.ready ? ", ready" : ", not ready");
+        };
         return core::unavailable(pod.name + " restarted during the check (" +
-                                 (now.last_exit.empty() ? "exiting" : now.last_exit) +
+                                 (now.last_exit.empty() ? "no exit on record" : now.last_exit) +
+                                 "; at the start: " + state(pod) + "; now: " + state(now) +
                                  "); its log of served requests is gone" +
                                  (tail.empty() ? "" : "; its last stderr lines:" + tail));
       }

@@ -172,6 +172,17 @@ void ControlPlane::Impl::reconcile() {
     }
   }
   std::string why;
+  // Every Workload replica must exist before the mesh can be ready. start() posts the first
+  // reconcile before the platform has the pods: a reconcile that ran then, on an empty pod list,
+  // once found nothing missing but the gateway's ack, and waitReady() returned with every pod
+  // still starting (port 0; seen as validate breaker's "restarted during the check").
+  size_t expected = 0;
+  for (const spec::Workload& w : spec.workloads) {
+    expected += w.replicas;
+  }
+  if (pods.size() < expected) {
+    why = std::to_string(pods.size()) + " of " + std::to_string(expected) + " pods exist yet";
+  }
   for (const auto& [name, port] : proxies) {
     auto it = acked.find(name);
     const bool current =
