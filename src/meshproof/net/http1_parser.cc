@@ -5,6 +5,28 @@
 
 namespace meshproof::net::http1 {
 
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lowerAscii(a[i]) != lowerAscii(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
 namespace {
 
 // RFC 9110 §5.6.2 tchar.
@@ -40,34 +62,8 @@ bool isToken(std::string_view s) {
                                    [](char c) { return kTchar[static_cast<unsigned char>(c)]; });
 }
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool istartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Calls f(element) for each comma-separated element of a list field value, trimmed; empty
@@ -76,7 +72,7 @@ template <typename F>
 bool forEachElement(std::string_view value, F f) {
   while (true) {
     const size_t comma = value.find(',');
-    const std::string_view element = trim(value.substr(0, comma));
+    const std::string_view element = trimOws(value.substr(0, comma));
     if (!element.empty() && !f(element)) {
       return false;
     }
@@ -159,7 +155,7 @@ Error parseField(std::string_view line, std::vector<Field>& fields) {
       return Error::BadHeaderValue;
     }
   }
-  fields.push_back({line.substr(0, colon), trim(value)});
+  fields.push_back({line.substr(0, colon), trimOws(value)});
   return Error::Ok;
 }
 
@@ -522,8 +518,8 @@ Error ChunkedDecoder::feed(std::string_view in, std::string& body, size_t& consu
       int digit = -1;
       if (c >= '0' && c <= '9') {
         digit = c - '0';
-      } else if (lower(c) >= 'a' && lower(c) <= 'f') {
-        digit = lower(c) - 'a' + 10;
+      } else if (lowerAscii(c) >= 'a' && lowerAscii(c) <= 'f') {
+        digit = lowerAscii(c) - 'a' + 10;
       }
       if (digit >= 0) {
         if (++size_digits_ > 15) {

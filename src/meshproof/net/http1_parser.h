@@ -99,6 +99,17 @@ struct RequestHead {
   std::optional<std::string_view> find(std::string_view name) const;
 };
 
+// `c` lower-cased if it is an ASCII capital letter (field names are ASCII, RFC 9110 §5.1).
+inline char lowerAscii(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// ASCII case-insensitive equality, as field names and tokens compare (RFC 9110 §5.1).
+bool iequals(std::string_view a, std::string_view b);
+
+// `s` without leading and trailing SP and HTAB (OWS, RFC 9110 §5.6.3).
+std::string_view trimOws(std::string_view s);
+
 // Whether the comma-separated list `value` (a Connection field's, say) has the element `token`,
 // ASCII case-insensitive, elements trimmed of SP/HTAB (RFC 9110 §5.6.1).
 bool listContains(std::string_view value, std::string_view token);

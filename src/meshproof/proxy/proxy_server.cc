@@ -58,7 +58,8 @@ constexpr const char* kResetPrefix = "upstream connect error or disconnect/reset
 struct Endpoint {
   std::string address;
   uint16_t port = 0;
-  std::map<std::string, std::string> labels;
+  // Transparent, as RequestLog::flags: record()'s find("app") per request builds no string.
+  std::map<std::string, std::string, std::less<>> labels;
   std::string workload; // the pod's Workload (control-plane endpoints); empty for ServiceEntries
   // "address:port", built once: routing, pooling and outlier detection look it up per request.
   // Endpoints are not changed once shared (EndpointPtr is to const), and serve one io thread.
@@ -218,7 +219,7 @@ struct RuntimeFault { // NOLINT(bugprone-exception-escape): json's moves are noe
 };
 
 struct RequestLog {
-  std::set<std::string> flags;
+  std::set<std::string, std::less<>> flags; // transparent: count("UH") builds no string
   EndpointPtr endpoint;
   std::string destination_host;
 
@@ -377,7 +378,8 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
       const uint32_t port = named != e.ports.end() ? named->second
                             : sp->target_port != 0 ? sp->target_port
                                                    : sp->number;
-      c->static_endpoints.push_back({e.address, static_cast<uint16_t>(port), e.labels, "", {}});
+      c->static_endpoints.push_back(
+          {e.address, static_cast<uint16_t>(port), {e.labels.begin(), e.labels.end()}, "", {}});
     }
   }
   if (port_number == 0 && dynamic_hosts.count(spec::shortHost(d.host)) != 0) {
@@ -793,16 +795,6 @@ void serialize(const Response& res, const DownstreamFields& add, std::string& ou
   }
 }
 
-char lowerAscii(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequalsAscii(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lowerAscii(x) == lowerAscii(y);
-         });
-}
-
 // What the router adds to a request it sends upstream.
 struct UpstreamFields {
   uint32_t attempt_count;      // x-envoy-attempt-count
@@ -817,17 +809,17 @@ bool dropFromUpstreamRequest(std::string_view name) {
   if (name.empty()) {
     return false;
   }
-  switch (lowerAscii(name.front())) {
+  switch (net::http1::lowerAscii(name.front())) {
   case 'c':
-    return iequalsAscii(name, "connection") || iequalsAscii(name, "content-length");
+    return net::http1::iequals(name, "connection") || net::http1::iequals(name, "content-length");
   case 'k':
-    return iequalsAscii(name, "keep-alive");
+    return net::http1::iequals(name, "keep-alive");
   case 'p':
-    return iequalsAscii(name, "proxy-connection");
+    return net::http1::iequals(name, "proxy-connection");
   case 't':
-    return iequalsAscii(name, "te") || iequalsAscii(name, "transfer-encoding");
+    return net::http1::iequals(name, "te") || net::http1::iequals(name, "transfer-encoding");
   case 'u':
-    return iequalsAscii(name, "upgrade");
+    return net::http1::iequals(name, "upgrade");
   case 'x':
     break;
   default:
@@ -850,7 +842,7 @@ bool dropFromUpstreamRequest(std::string_view name) {
       "x-meshproof-source-version",
       "x-meshproof-source-pod"};
   return std::any_of(kRouterFields.begin(), kRouterFields.end(),
-                     [&](std::string_view f) { return iequalsAscii(name, f); });
+                     [&](std::string_view f) { return net::http1::iequals(name, f); });
 }
 
 // The request as it goes upstream: HTTP/1.1, origin-form target, the downstream fields less
@@ -876,7 +868,7 @@ void serializeUpstream(const Request& req, const UpstreamFields& add, std::strin
     if (dropFromUpstreamRequest(name)) {
       continue;
     }
-    if (connections != 0 && !iequalsAscii(name, "host") &&
+    if (connections != 0 && !net::http1::iequals(name, "host") &&
         std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
                     [&](std::string_view v) { return net::http1::listContains(v, name); })) {
       continue;
@@ -912,20 +904,21 @@ void serializeUpstream(const Request& req, const UpstreamFields& add, std::strin
 // (re-framed with Content-Length, except that a response to HEAD keeps the upstream's framing
 // fields: they describe the body a GET would get), Server.
 bool dropFromResponse(std::string_view name, bool head_request) {
-  switch (name.empty() ? '\0' : lowerAscii(name.front())) {
+  switch (name.empty() ? '\0' : net::http1::lowerAscii(name.front())) {
   case 'c':
-    return iequalsAscii(name, "connection") ||
-           (!head_request && iequalsAscii(name, "content-length"));
+    return net::http1::iequals(name, "connection") ||
+           (!head_request && net::http1::iequals(name, "content-length"));
   case 'k':
-    return iequalsAscii(name, "keep-alive");
+    return net::http1::iequals(name, "keep-alive");
   case 'p':
-    return iequalsAscii(name, "proxy-connection");
+    return net::http1::iequals(name, "proxy-connection");
   case 's':
-    return iequalsAscii(name, "server");
+    return net::http1::iequals(name, "server");
   case 't':
-    return iequalsAscii(name, "te") || (!head_request && iequalsAscii(name, "transfer-encoding"));
+    return net::http1::iequals(name, "te") ||
+           (!head_request && net::http1::iequals(name, "transfer-encoding"));
   case 'u':
-    return iequalsAscii(name, "upgrade");
+    return net::http1::iequals(name, "upgrade");
   default:
     return false;
   }
@@ -1055,9 +1048,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     req.target(beast::string_view(target.data(), target.size()));
     req.version(head.version_minor == 0 ? 10 : 11);
     for (const net::http1::Field& f : head.fields) {
-      if ((head.chunked && iequalsAscii(f.name, "transfer-encoding")) ||
-          (head.expect_continue && iequalsAscii(f.name, "expect")) ||
-          (authority && iequalsAscii(f.name, "host"))) {
+      if ((head.chunked && net::http1::iequals(f.name, "transfer-encoding")) ||
+          (head.expect_continue && net::http1::iequals(f.name, "expect")) ||
+          (authority && net::http1::iequals(f.name, "host"))) {
         continue; // the body is re-framed with Content-Length; 100-continue is answered here
       }
       req.insert(beast::string_view(f.name.data(), f.name.size()),
@@ -1421,7 +1414,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       std::array<std::string_view, 4> named{}; // the options of (at most 4) Connection fields
       size_t connections = 0;
       for (const net::http1::Field& f : head.fields) {
-        if (connections < named.size() && iequalsAscii(f.name, "connection")) {
+        if (connections < named.size() && net::http1::iequals(f.name, "connection")) {
           named[connections++] = f.value;
         }
       }
@@ -1563,7 +1556,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   for (const auto& field : req) {
     const beast::string_view name = field.name_string();
     const bool overrides =
-        name.size() > 8 && iequalsAscii(std::string_view(name.data(), 8), "x-envoy-");
+        name.size() > 8 && net::http1::iequals(std::string_view(name.data(), 8), "x-envoy-");
     if (!overrides && wanted.empty()) {
       continue;
     }

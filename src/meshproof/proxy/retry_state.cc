@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "meshproof/net/http1_parser.h"
+
 namespace meshproof::proxy {
 namespace {
 
@@ -10,16 +12,6 @@ using spec::RetryOn;
 
 constexpr uint32_t bit(RetryOn t) {
   return static_cast<uint32_t>(t);
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 template <typename Fn>
@@ -30,7 +22,7 @@ void forEachToken(std::string_view list, Fn&& fn) {
     if (comma == std::string_view::npos) {
       comma = list.size();
     }
-    fn(trim(list.substr(start, comma - start)));
+    fn(net::http1::trimOws(list.substr(start, comma - start)));
     start = comma + 1;
   }
 }
@@ -98,7 +90,7 @@ RetryState::RetryState(const spec::RetryPolicy& policy,
   }
   // x-envoy-max-retries replaces the count, but only when some condition is active.
   if (auto it = headers.find("x-envoy-max-retries"); it != headers.end() && retry_on_ != 0) {
-    if (auto n = parseUint(trim(it->second))) {
+    if (auto n = parseUint(net::http1::trimOws(it->second))) {
       retries_left_ = *n;
     }
   }
@@ -130,7 +122,7 @@ bool RetryState::wouldRetryStatus(int status,
   // gRPC conditions look at grpc-status in the response headers (trailers are ignored).
   if (auto it = headers.empty() ? headers.end() : headers.find("grpc-status");
       it != headers.end()) {
-    if (auto code = parseUint(trim(it->second))) {
+    if (auto code = parseUint(net::http1::trimOws(it->second))) {
       switch (*code) {
       case 1:
         return (retry_on_ & bit(RetryOn::GrpcCancelled)) != 0;
