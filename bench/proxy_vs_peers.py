@@ -3,7 +3,10 @@
 configured alike (two upstreams weighted 90/10, retries on connect failures and 5xx, keep-alive on
 both sides), in front of the same nginx backend (one process, a 64-byte body on two ports), driven
 by the same wrk load on loopback; plus wrk straight at the backend, and each proxy's resident
-memory holding 1,000 idle keep-alive client connections.
+memory holding 1,000 idle keep-alive client connections. For each proxy it also reports the CPU
+time (user + system, from /proc/PID/stat) its process spent per request during the rounds: req/s
+on this shared 2-vCPU VM moves with the neighbours and with whatever else bounds the run (wrk and
+the backend share a CPU), while CPU per request is what a proxy's own throughput limit is made of.
 
 Usage: proxy_vs_peers.py MESHPROOF_BINARY [--seconds S] [--rounds R] [--connections C] [--idle N]
                          [--instructions]
@@ -65,6 +68,14 @@ def parse_wrk(out):
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, lat(50), lat(99), int(errors.group(1)) if errors else 0
+
+
+def cpu_seconds(pid):
+    """(user, system) CPU time `pid` has used so far, in seconds (/proc/PID/stat utime, stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def rss_kib(pid):
@@ -244,13 +255,21 @@ spec:
                 sys.exit(f"port {port} did not open")
 
         targets = {"direct": backend, "meshproof": p_mesh, "haproxy": p_haproxy, "nginx": p_nginx}
+        pids = {"meshproof": mesh.pid, "haproxy": haproxy.pid, "nginx": nginx.pid}
         results = {name: [] for name in targets}
+        cpu_us = {name: [] for name in pids}  # the proxy's CPU time per request, per round
         for _ in range(args.rounds):
             for name, port in targets.items():
                 cmd = pinned(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
                               "--latency", f"http://127.0.0.1:{port}/"], 0)
+                cpu_before = cpu_seconds(pids[name]) if name in pids else (0.0, 0.0)
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 results[name].append(parse_wrk(out))
+                if name in pids:
+                    requests = int(re.search(r"(\d+) requests in", out).group(1))
+                    cpu_after = cpu_seconds(pids[name])
+                    cpu_us[name].append(tuple((cpu_after[i] - cpu_before[i]) * 1e6 / max(requests, 1)
+                                              for i in range(2)))
 
         med = {name: tuple(statistics.median(r[i] for r in rows) for i in range(3))
                for name, rows in results.items()}
@@ -268,6 +287,19 @@ spec:
             p = med[peer]
             print(f"meshproof/{peer}: req/s {m[0] / p[0]:.2f}x, p50 {m[1] / p[1]:.2f}x, "
                   f"p99 {m[2] / p[2]:.2f}x")
+        # What each request costs the proxy's own CPU (user + system, so the kernel's loopback TCP
+        # work on its sockets is in): the throughput a proxy can reach when it, not the load or
+        # the backend, is the limit, and a figure the VM's neighbours move less than req/s.
+        print("proxy CPU time per request, µs (user + system; medians of rounds; rounds):")
+        cpu_med = {}
+        for name, v in cpu_us.items():
+            total = [u + k for u, k in v]
+            cpu_med[name] = statistics.median(total)
+            print(f"{name:<10} {cpu_med[name]:>8.2f} = user {statistics.median(u for u, _ in v):.2f}"
+                  f" + system {statistics.median(k for _, k in v):.2f}   "
+                  + " ".join(f"{x:.2f}" for x in total))
+        print(f"meshproof/haproxy: {cpu_med['meshproof'] / cpu_med['haproxy']:.2f}x, "
+              f"meshproof/nginx: {cpu_med['meshproof'] / cpu_med['nginx']:.2f}x")
         for name, proc, port in (("meshproof", mesh, p_mesh), ("haproxy", haproxy, p_haproxy),
                                  ("nginx", nginx, p_nginx)):
             before, after = idle_rss(proc.pid, port, args.idle)
