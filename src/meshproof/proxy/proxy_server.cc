@@ -130,6 +130,7 @@ struct UpstreamConnection {
   Stream stream;
   std::string in;                // bytes read from the upstream and not yet consumed
   net::http1::ResponseHead head; // the last response's (its fields' capacity is reused)
+  std::string wire;              // the request being sent (its capacity is reused)
   std::shared_ptr<PoolBudget> budget;
   uint64_t requests = 0; // served on this connection
 };
@@ -593,32 +594,45 @@ namespace {
 constexpr size_t kReadChunk = size_t{16} * 1024; // at most this much per read
 constexpr size_t kReadMin = 2048;                // room a read always has
 
+// readSome's deadline: a connection's one timer, and which of its reads the pending wait is for.
+// The state is shared with the wait's handler, which may run after the read (and the connection)
+// is gone; it touches the stream only while the read it was armed for is still the current one.
+struct ReadDeadline {
+  struct State {
+    uint64_t read = 0;  // bumped when a read starts and when it ends
+    bool fired = false; // the current read's wait expired and cancelled it
+  };
+  explicit ReadDeadline(const Executor& ex) : timer(ex), state(std::make_shared<State>()) {}
+  Timer timer;
+  std::shared_ptr<State> state; // one allocation per connection, not per read
+};
+
 // Appends what the socket has to `in` (at most kReadChunk bytes), waiting at most
 // `limit`; then ec is beast::error::timeout and the connection is still open (tcp_stream's own
 // expiry would close it, and the proxy has a 408 to send).
 //
 // The read goes straight into `in`'s spare room (at least kReadMin bytes, so an idle
 // connection holds 2 KiB, not a 16 KiB buffer). async_read_some, unlike async_wait followed by
-// read_some, costs one recv per arrival and nothing else: Asio reads speculatively only while
-// the last read filled its buffer, else it waits for epoll's edge, and it neither re-arms the
-// descriptor (epoll_ctl) nor sets non-blocking mode (ioctl) per read.
+// read_some, neither re-arms the descriptor (epoll_ctl) nor sets non-blocking mode (ioctl) per
+// read. It does try a recv at once: Boost 1.74's reactor reads speculatively after any arrival it
+// served and marks a socket drained only at a read of zero bytes, so a read that finds nothing
+// yet costs a recv that returns EAGAIN before it waits for epoll's edge.
 //
-// `timer` is the caller's (one per connection: constructing and destroying a timer per read cost
-// a twentieth of the proxy's instructions).
-awaitable<size_t> readSome(Stream& stream, Timer& timer, std::string& in, core::Duration limit,
-                           boost::system::error_code& ec) {
-  struct Watch {
-    bool done = false;
-    bool fired = false;
-  };
-  auto watch = std::make_shared<Watch>();
-  timer.expires_after(std::max<core::Duration>(limit, 0ms));
-  timer.async_wait([watch, &stream](const boost::system::error_code& error) {
-    if (!error && !watch->done) { // the read is still pending, so `stream` is alive
-      watch->fired = true;
-      stream.socket().cancel();
-    }
-  });
+// `deadline` is the caller's (one per connection: constructing and destroying a timer per read
+// cost a twentieth of the proxy's instructions, and a shared watch state per read an allocation).
+awaitable<size_t> readSome(Stream& stream, ReadDeadline& deadline, std::string& in,
+                           core::Duration limit, boost::system::error_code& ec) {
+  ReadDeadline::State& st = *deadline.state;
+  const uint64_t id = ++st.read;
+  st.fired = false;
+  deadline.timer.expires_after(std::max<core::Duration>(limit, 0ms));
+  deadline.timer.async_wait(
+      [state = deadline.state, id, &stream](const boost::system::error_code& error) {
+        if (!error && state->read == id) { // the read is still pending, so `stream` is alive
+          state->fired = true;
+          stream.socket().cancel();
+        }
+      });
   stream.expires_never();
   const size_t old = in.size();
   const size_t room = std::min(std::max(in.capacity() - old, kReadMin), kReadChunk);
@@ -626,11 +640,11 @@ awaitable<size_t> readSome(Stream& stream, Timer& timer, std::string& in, core::
   const size_t n = co_await stream.socket().async_read_some(
       asio::buffer(in.data() + old, room), asio::redirect_error(use_awaitable, ec));
   in.resize(old + (ec ? 0 : n));
-  if (watch->fired) {
+  if (st.fired) {
     ec = beast::error::timeout;
   }
-  watch->done = true;
-  timer.cancel();
+  ++st.read; // done: the wait, if it still runs, no longer matches
+  deadline.timer.cancel();
   co_return ec ? 0 : n;
 }
 
@@ -940,7 +954,7 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
   // Lingering close: stop sending, then read and drop what the client still sends for a moment, so
   // that closing with unread bytes does not reset the connection before it has read the reply.
   stream.socket().shutdown(Socket::shutdown_send, ec);
-  Timer timer(stream.get_executor());
+  ReadDeadline timer(stream.get_executor());
   std::string sink;
   const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
   while (!ec && clock.monotonicNow() < until) {
@@ -951,7 +965,7 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
 
 awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listener) {
   Stream stream(std::move(socket));
-  Timer read_timer(stream.get_executor()); // readSome's
+  ReadDeadline read_timer(stream.get_executor()); // readSome's
   {
     boost::system::error_code ignored; // writeNow needs it; Asio's async operations do not care
     stream.socket().non_blocking(true, ignored);
@@ -969,6 +983,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
 
   std::string in;  // bytes read and not yet consumed (pipelined requests stay here)
   std::string out; // the response being written
+  // The request head being read; parseRequestHead resets it but keeps its fields' capacity, so a
+  // keep-alive connection allocates no field list per request.
+  net::http1::RequestHead head;
   const net::http1::Limits& limits = options.limits;
   for (;;) {
     if (draining) {
@@ -979,7 +996,6 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     }
     // The head. Waiting for its first byte is idling (a drain closes the connection then); once a
     // byte is there, the whole head must come within request_headers_timeout.
-    net::http1::RequestHead head;
     net::http1::Error e = net::http1::Error::Incomplete;
     std::optional<core::MonoTime> head_deadline;
     if (!in.empty()) {
@@ -1262,7 +1278,6 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     return cluster.idle[ep.key()];
   };
 
-  std::string wire; // the request as sent
   // A pooled connection may have been closed by the upstream meanwhile: if it fails before any
   // response byte, the request goes out once more on a fresh connection (not a retry).
   bool counted_cx_overflow = false;
@@ -1347,11 +1362,15 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       conn->stream.expires_after(options.stream_idle_timeout);
     }
     boost::system::error_code ec;
+    std::string& wire = conn->wire;
     serializeUpstream(upstream, router_fields, wire);
     const size_t sent = writeNow(conn->stream, wire, ec);
     if (!ec && sent < wire.size()) {
       co_await asio::async_write(conn->stream, asio::buffer(wire.data() + sent, wire.size() - sent),
                                  asio::redirect_error(use_awaitable, ec));
+    }
+    if (wire.capacity() > size_t{64} * 1024) {
+      std::string().swap(wire); // a large request's buffer does not stay with a pooled connection
     }
     if (ec) {
       if (reused && ec != beast::error::timeout) {
