@@ -316,7 +316,10 @@ struct ProxyServer::Impl {
   awaitable<void> closeAfterError(Stream& stream, unsigned status, const std::string& body);
   void beginDrain();
   void maybeFinishDrain();
-  awaitable<Response> handle(Request& req, const Listener& listener, RequestLog& log);
+  // The short host a request on `listener` goes to: its Gateway's, or (sidecar outbound) the one
+  // its Host field names; empty when no route knows that host (404 NR). Not a coroutine: a frame
+  // per request for it cost an allocation.
+  std::string routeHost(const Request& req, const Listener& listener) const;
   awaitable<Response> route(Request& req, const std::string& host, uint16_t port, RequestLog& log);
   awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req,
                              uint32_t attempt_count, std::optional<core::Duration> timeout,
@@ -594,7 +597,7 @@ namespace {
 constexpr size_t kReadChunk = size_t{16} * 1024; // at most this much per read
 constexpr size_t kReadMin = 2048;                // room a read always has
 
-// readSome's deadline: a connection's one timer, and which of its reads the pending wait is for.
+// beginRead's deadline: a connection's one timer, and which of its reads the pending wait is for.
 // The state is shared with the wait's handler, which may run after the read (and the connection)
 // is gone; it touches the stream only while the read it was armed for is still the current one.
 struct ReadDeadline {
@@ -605,6 +608,7 @@ struct ReadDeadline {
   explicit ReadDeadline(const Executor& ex) : timer(ex), state(std::make_shared<State>()) {}
   Timer timer;
   std::shared_ptr<State> state; // one allocation per connection, not per read
+  size_t old = 0;               // the buffer's size when the current read began
 };
 
 // Appends what the socket has to `in` (at most kReadChunk bytes), waiting at most
@@ -620,8 +624,10 @@ struct ReadDeadline {
 //
 // `deadline` is the caller's (one per connection: constructing and destroying a timer per read
 // cost a twentieth of the proxy's instructions, and a shared watch state per read an allocation).
-awaitable<size_t> readSome(Stream& stream, ReadDeadline& deadline, std::string& in,
-                           core::Duration limit, boost::system::error_code& ec) {
+// Two calls, not one coroutine, so a read costs no coroutine frame: co_await what beginRead
+// returns, then call endRead with its result.
+auto beginRead(Stream& stream, ReadDeadline& deadline, std::string& in, core::Duration limit,
+               boost::system::error_code& ec) {
   ReadDeadline::State& st = *deadline.state;
   const uint64_t id = ++st.read;
   st.fired = false;
@@ -634,18 +640,23 @@ awaitable<size_t> readSome(Stream& stream, ReadDeadline& deadline, std::string& 
         }
       });
   stream.expires_never();
-  const size_t old = in.size();
-  const size_t room = std::min(std::max(in.capacity() - old, kReadMin), kReadChunk);
-  in.resize(old + room);
-  const size_t n = co_await stream.socket().async_read_some(
-      asio::buffer(in.data() + old, room), asio::redirect_error(use_awaitable, ec));
-  in.resize(old + (ec ? 0 : n));
+  deadline.old = in.size();
+  const size_t room = std::min(std::max(in.capacity() - deadline.old, kReadMin), kReadChunk);
+  in.resize(deadline.old + room);
+  return stream.socket().async_read_some(asio::buffer(in.data() + deadline.old, room),
+                                         asio::redirect_error(use_awaitable, ec));
+}
+
+// After `co_await beginRead(...)` gave `n`: keeps what was read, sets `ec` to timeout when the
+// deadline cut the read, and disarms the deadline.
+void endRead(ReadDeadline& deadline, std::string& in, size_t n, boost::system::error_code& ec) {
+  ReadDeadline::State& st = *deadline.state;
+  in.resize(deadline.old + (ec ? 0 : n));
   if (st.fired) {
     ec = beast::error::timeout;
   }
   ++st.read; // done: the wait, if it still runs, no longer matches
   deadline.timer.cancel();
-  co_return ec ? 0 : n;
 }
 
 // Sends what the socket takes of `data` now (a non-blocking socket: set by the session and at
@@ -959,13 +970,14 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
   const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
   while (!ec && clock.monotonicNow() < until) {
     sink.clear();
-    co_await readSome(stream, timer, sink, until - clock.monotonicNow(), ec);
+    const size_t n = co_await beginRead(stream, timer, sink, until - clock.monotonicNow(), ec);
+    endRead(timer, sink, n, ec);
   }
 }
 
 awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listener) {
   Stream stream(std::move(socket));
-  ReadDeadline read_timer(stream.get_executor()); // readSome's
+  ReadDeadline read_timer(stream.get_executor()); // beginRead's
   {
     boost::system::error_code ignored; // writeNow needs it; Asio's async operations do not care
     stream.socket().non_blocking(true, ignored);
@@ -1008,7 +1020,8 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       const core::Duration limit =
           head_deadline ? *head_deadline - clock.monotonicNow() : options.idle_timeout;
       const size_t old = in.size();
-      co_await readSome(stream, read_timer, in, limit, ec);
+      const size_t n = co_await beginRead(stream, read_timer, in, limit, ec);
+      endRead(read_timer, in, n, ec);
       if (ec) {
         break;
       }
@@ -1093,7 +1106,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     if (head.content_length) {
       const auto length = static_cast<size_t>(*head.content_length);
       while (in.size() < length && !ec) {
-        co_await readSome(stream, read_timer, in, options.stream_idle_timeout, ec);
+        const size_t n =
+            co_await beginRead(stream, read_timer, in, options.stream_idle_timeout, ec);
+        endRead(read_timer, in, n, ec);
       }
       if (ec) {
         if (ec == beast::error::timeout) {
@@ -1112,7 +1127,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
         if (e != net::http1::Error::Incomplete) {
           break;
         }
-        co_await readSome(stream, read_timer, in, options.stream_idle_timeout, ec);
+        const size_t n =
+            co_await beginRead(stream, read_timer, in, options.stream_idle_timeout, ec);
+        endRead(read_timer, in, n, ec);
         if (ec) {
           break;
         }
@@ -1134,8 +1151,11 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     RequestLog log;
     if (listener == nullptr) {
       res = adminResponse(req);
+    } else if (const std::string host = routeHost(req, *listener); host.empty()) {
+      log.flags.insert("NR");
+      res = localReply(req, 404, "");
     } else {
-      res = co_await handle(req, *listener, log);
+      res = co_await route(req, host, listener->port, log);
     }
     const bool keep = keep_alive && !draining;
     const unsigned status = res.result_int();
@@ -1542,10 +1562,9 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
   co_return out;
 }
 
-awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& listener,
-                                              RequestLog& log) {
+std::string ProxyServer::Impl::routeHost(const Request& req, const Listener& listener) const {
   if (!listener.host.empty()) {
-    co_return co_await route(req, spec::shortHost(listener.host), listener.port, log);
+    return spec::shortHost(listener.host);
   }
   // Sidecar outbound: the Host header names the destination ("service-b", "service-b:8080",
   // "service-b.default.svc.cluster.local").
@@ -1553,12 +1572,8 @@ awaitable<Response> ProxyServer::Impl::handle(Request& req, const Listener& list
   if (auto colon = authority.rfind(':'); colon != std::string::npos) {
     authority.resize(colon);
   }
-  const std::string host = spec::shortHost(authority);
-  if (routes.count(host) == 0) {
-    log.flags.insert("NR");
-    co_return localReply(req, 404, "");
-  }
-  co_return co_await route(req, host, listener.port, log);
+  std::string host = spec::shortHost(authority);
+  return routes.count(host) == 0 ? std::string() : host;
 }
 
 awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& host, uint16_t port,
