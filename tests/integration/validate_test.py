@@ -207,9 +207,16 @@ def iso_ms(text):
 
 
 def fast_recovery(host="service-c"):
+    # A 3 s window, so that the kill's failures leave it within maxRecovery; at 99.5 % it needs
+    # 200 requests per window (67 per second). At 99.9 % (333 per second) an ASan mesh on 2 cores
+    # could not keep up: the generator fell behind, and requests it sent after the kill were
+    # counted, by their intended send time, in the window before it.
     text = default_text().replace("      window: 10s", "      window: 3s").replace(
         "maxRecovery: 60s", "maxRecovery: 5s")
-    return write(text.replace("recovery:\n      host: service-c", "recovery:\n      host: " + host))
+    old = "recovery:\n      host: service-c\n      successRatePercent: 99.9\n"
+    assert old in text, "the sprint6 recovery block changed"
+    return write(text.replace(old, "recovery:\n      host: " + host +
+                              "\n      successRatePercent: 99.5\n"))
 
 
 class Recovery(unittest.TestCase):
@@ -235,7 +242,7 @@ class Recovery(unittest.TestCase):
         # v2's 10 % had no other pod until the restart: some requests failed, then none.
         self.assertGreater(m["failedAfterKill"], 0)
         self.assertGreater(m["recoveredAfterMs"], 0)
-        self.assertLess(m["worstWindowPercent"], 99.9)
+        self.assertLess(m["worstWindowPercent"], 99.5)
         # The count is the timeline's failures from the kill's bucket on (requests are placed by
         # their intended send time, so one sent late into the dead pod may sit just before it).
         t = v["timeline"]

@@ -86,13 +86,16 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
       options.rate > 0 ? options.rate : std::clamp(per_window / window_s, 50.0, 500.0);
   load::LoadOptions lo;
   // Open loop: a connection carries one request at a time, so at the intended rate each has
-  // connections / rate seconds per request. At least 50 ms each: 8 connections at 333/s
-  // (a 3 s window) left 24 ms, and a loaded ASan run fell below 95 % of the rate
-  // (load-invalid) with the mesh itself healthy.
-  lo.connections = static_cast<uint32_t>(std::max(8.0, std::ceil(rate * 0.05)));
+  // connections / rate seconds per request, and a request slower than that puts the generator
+  // behind its schedule. At least 200 ms each: with 50 ms (17 connections at 333/s, a 3 s window)
+  // an ASan mesh on 2 cores still fell about a second behind before the kill (load-invalid, and
+  // requests sent after the kill were counted, by their intended time, in the window before it);
+  // the retries into the dead pod hold connections for hundreds of milliseconds too.
+  lo.connections = static_cast<uint32_t>(std::max(8.0, std::ceil(rate * 0.2)));
   lo.rate = rate;
   lo.timeout = 10s;
   lo.timeline_bucket = 100ms;
+  const std::vector<platform::PodStatus> start_pods = mesh.platform().pods();
   BackgroundLoad load(mesh, lo);
   // A full window of steady state before the kill (plus a second for the generator to settle).
   std::this_thread::sleep_for(cfg.window + 1s);
@@ -123,6 +126,23 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
   if (!client) {
     err << cmd << client.status().message() << '\n';
     return kExitUsage;
+  }
+  // What else happened to the mesh's pods meanwhile (a pod that lost readiness fails its share of
+  // the traffic too: the first thing to look at when the window before the kill was not steady).
+  nlohmann::json pod_events = nlohmann::json::array();
+  for (const platform::PodStatus& now : mesh.platform().pods()) {
+    for (const platform::PodStatus& before : start_pods) {
+      if (before.name == now.name &&
+          (now.readiness_lost != before.readiness_lost || now.restarts != before.restarts)) {
+        pod_events.push_back({{"pod", now.name},
+                              {"readinessLost", now.readiness_lost - before.readiness_lost},
+                              {"restarts", now.restarts - before.restarts}});
+      }
+    }
+  }
+  nlohmann::json statuses = nlohmann::json::object(); // 0: no response
+  for (const auto& [code, count] : client->status_counts) {
+    statuses[std::to_string(code)] = count;
   }
   validate::RecoveryInput in;
   in.host = cfg.host;
@@ -164,7 +184,9 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
                             {"requestsAfterKill", r.requests_after_kill},
                             {"failedAfterKill", r.failed_after_kill},
                             {"achievedRate", client->achieved_rate},
-                            {"loadInvalid", client->load_invalid}}},
+                            {"loadInvalid", client->load_invalid},
+                            {"statusCounts", statuses},
+                            {"podEvents", pod_events}}},
                           {"timeline",
                            {{"bucketMs", core::toMillis(lo.timeline_bucket)},
                             {"start", client->start_time},
