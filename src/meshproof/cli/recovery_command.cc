@@ -87,10 +87,9 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
   load::LoadOptions lo;
   // Open loop: a connection carries one request at a time, so at the intended rate each has
   // connections / rate seconds per request, and a request slower than that puts the generator
-  // behind its schedule. At least 200 ms each: with 50 ms (17 connections at 333/s, a 3 s window)
-  // an ASan mesh on 2 cores still fell about a second behind before the kill (load-invalid, and
-  // requests sent after the kill were counted, by their intended time, in the window before it);
-  // the retries into the dead pod hold connections for hundreds of milliseconds too.
+  // behind its schedule. At least 200 ms each: after the kill, requests retried into the dead pod
+  // (backoff up to 250 ms per retry) hold a connection that long. More connections do not help a
+  // mesh that cannot serve the rate at all (an ASan mesh on 2 cores at 333/s fell behind with 67).
   lo.connections = static_cast<uint32_t>(std::max(8.0, std::ceil(rate * 0.2)));
   lo.rate = rate;
   lo.timeout = 10s;

@@ -109,6 +109,7 @@ struct ControlPlane::Impl {
   std::string not_ready = "starting"; // why GET /ready says 503; empty when ready
 
   // The io thread's own state.
+  size_t expected_pods = 0; // every Workload replica; set by start() before the first reconcile
   uint64_t generation = 0;
   json endpoints = json::object();
   std::map<std::string, json> faults; // by id, as posted
@@ -172,16 +173,10 @@ void ControlPlane::Impl::reconcile() {
     }
   }
   std::string why;
-  // Every Workload replica must exist before the mesh can be ready. start() posts the first
-  // reconcile before the platform has the pods: a reconcile that ran then, on an empty pod list,
-  // once found nothing missing but the gateway's ack, and waitReady() returned with every pod
-  // still starting (port 0; seen as validate breaker's "restarted during the check").
-  size_t expected = 0;
-  for (const spec::Workload& w : spec.workloads) {
-    expected += w.replicas;
-  }
-  if (pods.size() < expected) {
-    why = std::to_string(pods.size()) + " of " + std::to_string(expected) + " pods exist yet";
+  // Every replica must exist first: the first reconcile may run before the platform has the
+  // pods, and on an empty list it would find only the gateway's ack missing.
+  if (pods.size() < expected_pods) {
+    why = std::to_string(pods.size()) + " of " + std::to_string(expected_pods) + " pods exist yet";
   }
   for (const auto& [name, port] : proxies) {
     auto it = acked.find(name);
@@ -543,6 +538,7 @@ core::Status ControlPlane::start() {
       }
     });
   }
+  i.expected_pods = pods.size();
   asio::post(i.io, [&i] { i.reconcile(); });
   i.api_thread = std::thread([&i] {
     auto guard = asio::make_work_guard(i.io);

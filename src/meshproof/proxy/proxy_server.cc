@@ -1573,7 +1573,10 @@ std::string ProxyServer::Impl::routeHost(const Request& req, const Listener& lis
     authority.resize(colon);
   }
   std::string host = spec::shortHost(authority);
-  return routes.count(host) == 0 ? std::string() : host;
+  if (routes.count(host) == 0) {
+    return {};
+  }
+  return host;
 }
 
 awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& host, uint16_t port,
