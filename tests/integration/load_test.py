@@ -114,6 +114,45 @@ class Load(unittest.TestCase):
         finally:
             s.close()
 
+    def test_a_stall_at_the_end_still_sends_every_request_due(self):
+        # 100 req/s for 5 s over 2 connections; at request 460 (4.6 s) the server pauses for
+        # 0.7 s, past the schedule's end. The requests due from 4.6 to 5 s leave when it answers
+        # again (within the 1 s grace): all 500 are counted, and measured from their intended
+        # times they show the pause. Dropping them would hide the stall's worst latencies.
+        s = Server(stall_at=460, stall_seconds=0.7)
+        try:
+            r = load(s.url, "--rate", "100", "--duration", "5s", "--connections", "2", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            j = json.loads(r.stdout)
+            self.assertEqual(j["DurationHistogram"]["Count"], 500, j["RetCodes"])
+            self.assertEqual(sum(j["RetCodes"].values()), 500)
+            self.assertEqual(j["Unsent"], 0)
+            self.assertFalse(j["LoadInvalid"], j["ActualQPS"])
+            self.assertAlmostEqual(j["ActualDuration"], 5.0, delta=0.2)
+            self.assertGreaterEqual(j["DurationHistogram"]["Max"], 0.6)
+            self.assertGreaterEqual(j["SendLagHistogram"]["Max"], 0.25)
+            self.assertLess(p(j["SendLagHistogram"], 50.0), 0.05)  # on time before the stall
+        finally:
+            s.close()
+
+    def test_requests_still_unsent_after_the_grace_are_counted_and_load_invalid(self):
+        # The same stall for 2.5 s: the connections are held until ~7.1 s, past the grace (6 s),
+        # so the ~38 requests still due are never sent; they are counted, and the run is
+        # load-invalid (462 of 500), not a valid run with fewer requests.
+        s = Server(stall_at=460, stall_seconds=2.5)
+        try:
+            r = load(s.url, "--rate", "100", "--duration", "5s", "--connections", "2", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            j = json.loads(r.stdout)
+            count = j["DurationHistogram"]["Count"]
+            self.assertEqual(count + j["Unsent"], 500, j)
+            self.assertGreaterEqual(j["Unsent"], 30, j)
+            self.assertTrue(j["LoadInvalid"], j["ActualQPS"])
+            r = load(s.url, "--rate", "100", "--duration", "2s", "--connections", "2")
+            self.assertIn("never sent", r.stdout)
+        finally:
+            s.close()
+
     def test_a_generator_that_cannot_keep_up_is_load_invalid(self):
         s = Server(sleep=0.02)  # one connection: at most ~50 req/s
         try:

@@ -131,6 +131,10 @@ int loadCommand(const LoadCommandOptions& options, std::ostream& out, std::ostre
                      {"Versions", r.versions},
                      {"Errors", r.errors},
                      {"LoadInvalid", r.load_invalid}};
+    if (r.intended_rate > 0) { // not fortio's: how late the requests left, and those never sent
+      j["SendLagHistogram"] = histogramJson(r.send_lag);
+      j["Unsent"] = r.unsent;
+    }
     out << j.dump(2) << '\n';
   } else {
     out << "target        " << options.url << '\n'
@@ -141,6 +145,11 @@ int loadCommand(const LoadCommandOptions& options, std::ostream& out, std::ostre
         << "requests      " << r.requests << " in " << std::fixed << std::setprecision(2)
         << r.seconds << " s = " << std::setprecision(1) << r.achieved_rate << " req/s"
         << (r.load_invalid ? "  LOAD-INVALID (below 95 % of the intended rate)" : "") << '\n';
+    if (r.intended_rate > 0) {
+      out << "send lag ms   p50 " << ms(r.send_lag.quantile(0.5)) << ", p99 "
+          << ms(r.send_lag.quantile(0.99)) << ", max " << ms(r.send_lag.max())
+          << " behind the schedule; " << r.unsent << " never sent\n";
+    }
     out << "latency ms    p50      p90      p99      p99.9    max\n";
     for (auto [name, h] :
          {std::pair{"corrected  ", &r.latency}, std::pair{"uncorrected", &r.latency_uncorrected}}) {

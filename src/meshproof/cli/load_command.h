@@ -3,8 +3,9 @@
 // [--timeout D] [--json]`: synthetic load against a loopback URL (load/generator.h). Prints a table
 // (or fortio-style JSON): rate achieved vs intended, latency quantiles corrected for coordinated
 // omission beside the uncorrected ones, counts per status and per version served, and the
-// `load-invalid` flag when an open-loop run fell below 95 % of its rate. Bad input (a malformed or
-// unreachable URL, a rate or duration that is not positive): a clear message and exit 2.
+// `load-invalid` flag when an open-loop run fell below 95 % of its rate; open loop, also how far
+// behind its schedule the generator sent (send lag) and what it never sent. Bad input (a malformed
+// or unreachable URL, a rate or duration that is not positive): a clear message and exit 2.
 
 #include <cstdint>
 #include <iosfwd>

@@ -184,6 +184,8 @@ int validateRecovery(const spec::Spec& spec, const std::vector<std::string>& pat
                             {"failedAfterKill", r.failed_after_kill},
                             {"achievedRate", client->achieved_rate},
                             {"loadInvalid", client->load_invalid},
+                            {"sendLagMaxMs", static_cast<double>(client->send_lag.max()) / 1e6},
+                            {"unsent", client->unsent},
                             {"statusCounts", statuses},
                             {"podEvents", pod_events}}},
                           {"timeline",

@@ -281,6 +281,9 @@ int Run::baseline() {
                        {"p99Ms", p99},
                        {"achievedRate", r->achieved_rate},
                        {"loadInvalid", r->load_invalid},
+                       {"sendLagP99Ms", static_cast<double>(r->send_lag.quantile(0.99)) / 1e6},
+                       {"sendLagMaxMs", static_cast<double>(r->send_lag.max()) / 1e6},
+                       {"unsent", r->unsent},
                        {"statuses", statuses}}}});
   s.end = nowIso();
   s.verdict = rec["verdict"];

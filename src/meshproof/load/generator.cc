@@ -200,16 +200,54 @@ struct Run {
   std::string request;
   core::MonoTime start;
   core::MonoTime warm_end;
-  std::optional<core::MonoTime> end;
+  std::optional<core::MonoTime> end;       // the duration's end
+  std::optional<core::MonoTime> stop_seen; // when `stop` was first seen
   uint64_t next = 0;
   uint64_t done = 0;
   LoadResult result;
   std::vector<std::unique_ptr<Connection>> connections;
   int live = 0;
 
-  bool finished() const {
-    return (stop != nullptr && stop->load(std::memory_order_relaxed)) ||
-           (options.requests && next >= *options.requests);
+  bool openLoop() const { return options.rate > 0; }
+
+  // Open loop: when request i is due.
+  core::MonoTime intendedAt(uint64_t i) const {
+    return start + std::chrono::duration_cast<core::Duration>(
+                       std::chrono::duration<double>(static_cast<double>(i) / options.rate));
+  }
+
+  // Open loop: how many requests are due before `t` (the i with intendedAt(i) < t).
+  uint64_t dueBefore(core::MonoTime t) const {
+    if (t <= start) {
+      return 0;
+    }
+    auto n = static_cast<uint64_t>(
+        std::ceil(std::chrono::duration<double>(t - start).count() * options.rate));
+    while (n > 0 && intendedAt(n - 1) >= t) {
+      --n;
+    }
+    while (intendedAt(n) < t) {
+      ++n;
+    }
+    return n;
+  }
+
+  // The end of the run's time: the duration's end, or the moment `stop` was first seen (noted
+  // here, by whichever connection or the watchdog looks first). nullopt: neither yet.
+  std::optional<core::MonoTime> runEnd() {
+    if (!stop_seen && stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      stop_seen = clock.monotonicNow();
+    }
+    if (stop_seen && end) {
+      return std::min(*stop_seen, *end);
+    }
+    return stop_seen ? stop_seen : end;
+  }
+
+  // Open loop: how long after the schedule's end its late requests are still sent.
+  core::Duration grace(core::MonoTime schedule_end) const {
+    const core::Duration measured = std::max(schedule_end - warm_end, core::Duration::zero());
+    return std::max<core::Duration>(std::chrono::seconds(1), measured / 10);
   }
 
   void record(int status, std::string_view version, core::MonoTime intended, core::MonoTime sent,
@@ -220,12 +258,20 @@ struct Run {
       if (i >= result.timeline.size()) {
         result.timeline.resize(i + 1);
       }
-      ++(status == 0 || status >= 500 ? result.timeline[i].failed : result.timeline[i].ok);
+      TimelineBucket& b = result.timeline[i];
+      ++(status == 0 || status >= 500 ? b.failed : b.ok);
+      if (openLoop()) {
+        b.max_send_lag = std::max(b.max_send_lag, sent - intended);
+      }
     }
     if (intended < warm_end) {
       return;
     }
     ++result.requests;
+    if (openLoop()) {
+      result.send_lag.record(
+          static_cast<uint64_t>(std::max<int64_t>((sent - intended).count(), 0)));
+    }
     ++result.status_counts[status];
     if (status == 0) {
       ++result.errors;
@@ -309,32 +355,42 @@ struct Run {
     asio::steady_timer timer(io);
     std::string version;
     bool connected = co_await connect(c);
-    const bool open_loop = options.rate > 0;
+    const bool open_loop = openLoop();
     for (;;) {
-      if (finished()) {
+      if (options.requests && next >= *options.requests) {
         break;
       }
-      core::MonoTime intended = clock.monotonicNow();
+      const core::MonoTime now = clock.monotonicNow();
+      const std::optional<core::MonoTime> until = runEnd();
+      core::MonoTime intended = now;
       if (open_loop) {
-        intended = start + std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(
-                               static_cast<double>(next) / options.rate));
-      }
-      // The run ends at its duration even when the generator is behind: the requests it never
-      // sent show in the achieved rate (load-invalid), not as a longer run.
-      if (end && (intended >= *end || clock.monotonicNow() >= *end)) {
+        // A late request is still sent (its latency counts from `intended`), until the grace
+        // after the schedule's end; the ones left then are unsent (counted after the run).
+        intended = intendedAt(next);
+        if (until && (intended >= *until || now >= *until + grace(*until))) {
+          break;
+        }
+      } else if (until && now >= *until) {
         break;
       }
       ++next;
-      if (open_loop && intended > clock.monotonicNow()) {
+      if (open_loop && intended > now) {
         timer.expires_at(intended);
         boost::system::error_code ec;
         co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        // stop() while this connection waited: a request due after it is not part of the run.
+        if (const auto after = runEnd(); after && intended >= *after) {
+          // Untake it. Every connection still waiting holds a request due after the end too (it
+          // would have sent it otherwise) and untakes its own, so `next` ends at those sent.
+          --next;
+          break;
+        }
       }
       if (!connected) {
         connected = co_await connect(c);
         if (!connected) {
-          const core::MonoTime now = clock.monotonicNow();
-          record(0, {}, intended, now, now);
+          const core::MonoTime failed_at = clock.monotonicNow();
+          record(0, {}, intended, failed_at, failed_at);
           // A refused connection fails at once; do not spin through the whole request budget.
           timer.expires_after(10ms);
           boost::system::error_code ec;
@@ -376,6 +432,7 @@ struct Run {
       boost::system::error_code ec;
       co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
       const core::MonoTime now = clock.monotonicNow();
+      (void)runEnd(); // notes when stop() came, even with every connection waiting for an answer
       for (auto& c : connections) {
         if (c->busy_since && now - *c->busy_since > options.timeout) {
           c->timed_out = true;
@@ -454,7 +511,15 @@ core::Result<LoadResult> runLoad(const LoadOptions& options, core::Clock& clock,
   run.io.run();
   const core::MonoTime finished = clock.monotonicNow();
   const core::MonoTime measured_from = std::min(run.warm_end, finished);
-  run.result.seconds = std::chrono::duration<double>(finished - measured_from).count();
+  core::MonoTime measured_to = finished;
+  if (const auto until = run.runEnd(); until && options.rate > 0) {
+    // The schedule's time, not the wait for its last answers; what it never sent is counted.
+    measured_to = std::max(std::min(*until, finished), measured_from);
+    const uint64_t due = run.dueBefore(measured_to);
+    const uint64_t taken = std::max(run.next, run.dueBefore(measured_from));
+    run.result.unsent = due > taken ? due - taken : 0;
+  }
+  run.result.seconds = std::chrono::duration<double>(measured_to - measured_from).count();
   if (run.result.seconds > 0) {
     run.result.achieved_rate = static_cast<double>(run.result.requests) / run.result.seconds;
   }

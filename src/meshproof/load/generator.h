@@ -5,6 +5,13 @@
 // so a stalled server cannot hide its stall by slowing the generator down (coordinated omission,
 // wrk2's correction). The uncorrected latency (from the actual send) is kept beside it.
 //
+// An open-loop schedule ends at the duration's end (or when `stop` is first seen). Every request
+// due before that is sent, late if the generator is behind: the latest requests are the ones a
+// stall delayed most, and dropping them would hide the stall again. The generator keeps sending
+// them for a grace of max(1 s, a tenth of the measured time) after the schedule's end; what is
+// still unsent then is counted (LoadResult::unsent), and the run is load-invalid when what it
+// recorded falls below 95 % of the rate. How far behind it ran is reported (send_lag).
+//
 // One thread, keep-alive connections, a request serialised once; responses are read with a small
 // parser of its own (status line, Content-Length or chunked). Loopback targets only.
 //
@@ -57,18 +64,24 @@ struct LoadOptions {
 struct TimelineBucket {
   uint64_t ok = 0;
   uint64_t failed = 0;
+  core::Duration max_send_lag{}; // open loop: the latest send of the bucket's requests (sent -
+                                 // intended), so a reader can tell when they left
 };
 
 struct LoadResult {
-  Histogram latency;                     // corrected: from the intended send time (open loop)
-  Histogram latency_uncorrected;         // from the actual send
+  Histogram latency;             // corrected: from the intended send time (open loop)
+  Histogram latency_uncorrected; // from the actual send
+  Histogram send_lag; // open loop: actual send - intended send (0 when on time, clamped to 1 us)
   std::map<int, uint64_t> status_counts; // 0: no response (connect error, reset, timeout)
   std::map<std::string, uint64_t> versions;
-  uint64_t requests = 0;     // recorded (after warm-up)
-  uint64_t errors = 0;       // no response
-  double intended_rate = 0;  // 0 for closed loop
-  double achieved_rate = 0;  // recorded requests / measured seconds
-  double seconds = 0;        // measured time (after warm-up)
+  uint64_t requests = 0;    // recorded (after warm-up)
+  uint64_t errors = 0;      // no response
+  double intended_rate = 0; // 0 for closed loop
+  uint64_t unsent = 0;      // open loop: due in the measured time, still unsent after the grace
+  double achieved_rate = 0; // recorded requests / measured seconds
+  // Measured time (after warm-up): open loop, the schedule's (up to its end, not the answers to
+  // its last requests); closed loop, until the last answer.
+  double seconds = 0;
   bool load_invalid = false; // open loop below 95 % of the intended rate
   uint32_t connections = 0;
   std::string start_time; // ISO 8601 UTC

@@ -73,6 +73,24 @@ RecoveryResult evaluateRecovery(const RecoveryInput& in) {
                (r.baseline_success_percent < 0 ? std::string("unknown (no requests)")
                                                : percent(r.baseline_success_percent)) +
                " over the window before it, objective " + percent(in.success_rate_percent);
+    // A generator far behind its schedule sends requests due before the kill after it; they are
+    // counted where they were due, so the kill's failures land in the window before it. (Lags
+    // under a bucket are jitter, not a starved generator.)
+    core::Duration lag{};
+    for (int64_t i = std::max<int64_t>(0, k - w); i < k; ++i) {
+      const core::Duration bucket_lag = t[static_cast<size_t>(i)].max_send_lag;
+      if (bucket_lag >= in.bucket && (i + 1) * in.bucket + bucket_lag > in.kill_at) {
+        lag = std::max(lag, bucket_lag);
+      }
+    }
+    if (lag > core::Duration::zero()) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "; the load ran up to %.0f ms behind its schedule there, so requests due "
+                    "before the kill were sent after it (the load machine was starved)",
+                    std::chrono::duration<double, std::milli>(lag).count());
+      r.reason += buf;
+    }
     return r;
   }
   if (!in.ready_after) {

@@ -9,7 +9,9 @@
 // below the objective. Failed = no response or 5xx.
 //
 // Verdict: INCONCLUSIVE when the generator fell below its intended rate (load-invalid), when the
-// window before the kill already missed the objective (no steady state to recover to), or when no
+// window before the kill already missed the objective (no steady state to recover to; the reason
+// says so when the generator ran so far behind that requests due before the kill left after it,
+// from the buckets' max_send_lag), or when no
 // full window was observed after the kill; FAIL when the pod was not ready again or the success
 // rate not back within maxRecovery; PASS otherwise.
 

@@ -95,5 +95,28 @@ TEST(RecoveryValidation, NoSteadyStateOrTooShortOrInvalidLoadIsInconclusive) {
   EXPECT_EQ(evaluateRecovery(invalid).verdict, Verdict::Inconclusive);
 }
 
+// The ASan flake of 57019fd: the generator ~0.5 s behind, the kill's failures counted where their
+// requests were due, before the kill. Still inconclusive (the window is not a steady state of the
+// schedule), but the reason says why; a bad window whose requests all left before the kill does not
+// get that explanation.
+TEST(RecoveryValidation, SaysWhenALateGeneratorSentRequestsDueBeforeTheKillAfterIt) {
+  RecoveryInput late = input();
+  for (size_t i = 95; i < 100; ++i) { // due 9.5-10 s, sent 0.5 s late: after the kill at 10 s
+    late.timeline[i] = {2, 8, milliseconds(520)};
+  }
+  const RecoveryResult r = evaluateRecovery(late);
+  EXPECT_EQ(r.verdict, Verdict::Inconclusive);
+  EXPECT_NE(r.reason.find("520 ms behind its schedule"), std::string::npos) << r.reason;
+
+  RecoveryInput on_time = late;
+  for (size_t i = 95; i < 100; ++i) {
+    on_time.timeline[i].max_send_lag = milliseconds(20); // jitter
+  }
+  const RecoveryResult q = evaluateRecovery(on_time);
+  EXPECT_EQ(q.verdict, Verdict::Inconclusive);
+  EXPECT_NE(q.reason.find("no steady state"), std::string::npos) << q.reason;
+  EXPECT_EQ(q.reason.find("behind its schedule"), std::string::npos) << q.reason;
+}
+
 } // namespace
 } // namespace meshproof::validate
