@@ -69,6 +69,13 @@ def load(*args, timeout=120):
     return subprocess.run([BINARY, "load", *args], capture_output=True, text=True, timeout=timeout)
 
 
+def load_json(test, *args):
+    """`meshproof load ... --json`, which must exit 0; its parsed output."""
+    r = load(*args, "--json")
+    test.assertEqual(r.returncode, 0, r.stderr)
+    return json.loads(r.stdout)
+
+
 def p(hist, q):
     return [x["Value"] for x in hist["Percentiles"] if x["Percentile"] == q][0]
 
@@ -121,9 +128,7 @@ class Load(unittest.TestCase):
         # times they show the pause. Dropping them would hide the stall's worst latencies.
         s = Server(stall_at=460, stall_seconds=0.7)
         try:
-            r = load(s.url, "--rate", "100", "--duration", "5s", "--connections", "2", "--json")
-            self.assertEqual(r.returncode, 0, r.stderr)
-            j = json.loads(r.stdout)
+            j = load_json(self, s.url, "--rate", "100", "--duration", "5s", "--connections", "2")
             self.assertEqual(j["DurationHistogram"]["Count"], 500, j["RetCodes"])
             self.assertEqual(sum(j["RetCodes"].values()), 500)
             self.assertEqual(j["Unsent"], 0)
@@ -141,9 +146,7 @@ class Load(unittest.TestCase):
         # load-invalid (462 of 500), not a valid run with fewer requests.
         s = Server(stall_at=460, stall_seconds=2.5)
         try:
-            r = load(s.url, "--rate", "100", "--duration", "5s", "--connections", "2", "--json")
-            self.assertEqual(r.returncode, 0, r.stderr)
-            j = json.loads(r.stdout)
+            j = load_json(self, s.url, "--rate", "100", "--duration", "5s", "--connections", "2")
             count = j["DurationHistogram"]["Count"]
             self.assertEqual(count + j["Unsent"], 500, j)
             self.assertGreaterEqual(j["Unsent"], 30, j)

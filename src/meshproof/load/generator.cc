@@ -253,6 +253,7 @@ struct Run {
   void record(int status, std::string_view version, core::MonoTime intended, core::MonoTime sent,
               core::MonoTime answered) {
     ++done;
+    const core::Duration lag = std::max(sent - intended, core::Duration::zero());
     if (options.timeline_bucket > core::Duration::zero()) {
       const auto i = static_cast<size_t>((intended - start) / options.timeline_bucket);
       if (i >= result.timeline.size()) {
@@ -261,7 +262,7 @@ struct Run {
       TimelineBucket& b = result.timeline[i];
       ++(status == 0 || status >= 500 ? b.failed : b.ok);
       if (openLoop()) {
-        b.max_send_lag = std::max(b.max_send_lag, sent - intended);
+        b.max_send_lag = std::max(b.max_send_lag, lag);
       }
     }
     if (intended < warm_end) {
@@ -269,8 +270,7 @@ struct Run {
     }
     ++result.requests;
     if (openLoop()) {
-      result.send_lag.record(
-          static_cast<uint64_t>(std::max<int64_t>((sent - intended).count(), 0)));
+      result.send_lag.record(static_cast<uint64_t>(lag.count()));
     }
     ++result.status_counts[status];
     if (status == 0) {
