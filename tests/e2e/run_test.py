@@ -19,6 +19,7 @@ import unittest
 
 BINARY = None
 SOURCE = None
+SEED = "7"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking"]
 
@@ -108,7 +109,10 @@ class Run(unittest.TestCase):
 
     def test_1_quick_run_passes_records_a_verified_report_and_a_second_run_extends_it(self):
         evidence = os.path.join(self.dir, "evidence", "sprint6")
-        r = self.run_meshproof("run", "--quick", "--out", evidence, "--run-dir",
+        # Seeded: the split check rejects a correct 90/10 mesh at its alpha (1 % of unseeded runs;
+        # 1 of 183 in a trial). A seed replays the same routing decisions, so the test's verdicts
+        # are reproducible; test_2 shows the check still fails a mesh that really splits 70/30.
+        r = self.run_meshproof("run", "--quick", "--seed", SEED, "--out", evidence, "--run-dir",
                                os.path.join(self.dir, "rd"))
         print(r.stderr[-3000:], file=sys.stderr)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -166,7 +170,8 @@ class Run(unittest.TestCase):
         first_checkpoint = os.path.join(self.dir, "first.ckpt")
         shutil.copy(os.path.join(evidence, "checkpoint"), first_checkpoint)
         r2 = self.run_meshproof("run", "-f", self.write("short.yaml", only_split(default_text())),
-                                "--out", evidence, "--run-dir", os.path.join(self.dir, "rd"))
+                                "--seed", SEED, "--out", evidence, "--run-dir",
+                                os.path.join(self.dir, "rd"))
         self.assertEqual(r2.returncode, 0, r2.stdout + r2.stderr)
         after = self.ledger(evidence)
         self.assertEqual(after[:len(records)], records)
