@@ -50,6 +50,25 @@ bool isToken(std::string_view s) {
                                    [](char c) { return kTchar[static_cast<unsigned char>(c)]; });
 }
 
+// The field names the parser reads, told apart by length first (one comparison for most names).
+enum class Known { Other, Host, Expect, Connection, ContentLength, TransferEncoding };
+Known known(std::string_view name) {
+  switch (name.size()) {
+  case 4:
+    return iequals(name, "host") ? Known::Host : Known::Other;
+  case 6:
+    return iequals(name, "expect") ? Known::Expect : Known::Other;
+  case 10:
+    return iequals(name, "connection") ? Known::Connection : Known::Other;
+  case 14:
+    return iequals(name, "content-length") ? Known::ContentLength : Known::Other;
+  case 17:
+    return iequals(name, "transfer-encoding") ? Known::TransferEncoding : Known::Other;
+  default:
+    return Known::Other;
+  }
+}
+
 bool istartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
@@ -130,6 +149,34 @@ Error parseRequestLine(std::string_view line, RequestHead& out) {
 
 // One field line (CRLF removed). Field values: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
 Error parseField(std::string_view line, std::vector<Field>& fields) {
+  // The common case in one pass: a token, a colon, then value bytes (the trailing OWS tracked as
+  // it goes). Anything else, the checks below, which say what is wrong.
+  const char* b = line.data();
+  const size_t n = line.size();
+  size_t i = 0;
+  while (i < n && kTchar[static_cast<unsigned char>(b[i])]) {
+    ++i;
+  }
+  if (i > 0 && i < n && b[i] == ':') {
+    size_t begin = i + 1;
+    while (begin < n && (b[begin] == ' ' || b[begin] == '\t')) {
+      ++begin;
+    }
+    size_t end = begin;
+    while (end < n && kValueByte[static_cast<unsigned char>(b[end])]) {
+      ++end;
+    }
+    if (end == n) {
+      while (end > begin && (b[end - 1] == ' ' || b[end - 1] == '\t')) {
+        --end;
+      }
+      fields.push_back({line.substr(0, i), line.substr(begin, end - begin)});
+      return Error::Ok;
+    }
+  }
+  if (line.find('\r') != std::string_view::npos) {
+    return Error::BadHeaderValue; // a bare CR (parseHead leaves a whole line's to this check)
+  }
   if (line.front() == ' ' || line.front() == '\t') {
     return Error::ObsFold;
   }
@@ -178,18 +225,19 @@ Error parseContentLength(std::string_view value, std::optional<uint64_t>& length
 }
 
 // Whether the connection stays open after this message (RFC 9112 §9.3): HTTP/1.1 unless a
-// Connection field says "close", HTTP/1.0 only when one says "keep-alive".
-bool persistent(unsigned version_minor, const std::vector<Field>& fields) {
+// Connection field says "close", HTTP/1.0 only when one says "keep-alive". Fed each Connection
+// field by the framing loops, so the fields are walked once.
+struct Persistence {
   bool close = false;
   bool keep_alive = false;
-  for (const Field& f : fields) {
-    if (iequals(f.name, "connection")) {
-      close = close || listContains(f.value, "close");
-      keep_alive = keep_alive || listContains(f.value, "keep-alive");
-    }
+  void add(std::string_view connection) {
+    close = close || listContains(connection, "close");
+    keep_alive = keep_alive || listContains(connection, "keep-alive");
   }
-  return version_minor == 1 ? !close : (keep_alive && !close);
-}
+  bool persistent(unsigned version_minor) const {
+    return version_minor == 1 ? !close : (keep_alive && !close);
+  }
+};
 
 // Reads the framing and connection fields once the whole head is there.
 Error interpret(RequestHead& out, const Limits& limits) {
@@ -198,12 +246,21 @@ Error interpret(RequestHead& out, const Limits& limits) {
   bool chunked = false;
   bool te_bad = false;
   bool te_unsupported = false;
+  Persistence persistence;
   for (const Field& f : out.fields) {
-    if (iequals(f.name, "content-length")) {
+    const Known k = known(f.name);
+    if (k == Known::Other) {
+      continue;
+    }
+    if (k == Known::Connection) {
+      persistence.add(f.value);
+      continue;
+    }
+    if (k == Known::ContentLength) {
       if (Error e = parseContentLength(f.value, out.content_length); e != Error::Ok) {
         return e;
       }
-    } else if (iequals(f.name, "transfer-encoding")) {
+    } else if (k == Known::TransferEncoding) {
       has_te = true;
       if (f.value.empty()) {
         te_bad = true;
@@ -219,9 +276,9 @@ Error interpret(RequestHead& out, const Limits& limits) {
         }
         return true;
       });
-    } else if (iequals(f.name, "host")) {
+    } else if (k == Known::Host) {
       ++hosts;
-    } else if (iequals(f.name, "expect")) {
+    } else {
       out.expect_continue = iequals(f.value, "100-continue");
     }
   }
@@ -250,7 +307,7 @@ Error interpret(RequestHead& out, const Limits& limits) {
   if (out.content_length && *out.content_length > limits.max_body_bytes) {
     return Error::BodyTooLarge;
   }
-  out.keep_alive = persistent(out.version_minor, out.fields);
+  out.keep_alive = persistence.persistent(out.version_minor);
   return Error::Ok;
 }
 
@@ -353,9 +410,14 @@ Error parseHead(std::string_view buffer, const Limits& limits, size_t& pos,
   while (true) {
     const size_t lf = buffer.find('\n', pos);
     const size_t end = lf == std::string_view::npos ? buffer.size() : lf + 1;
-    // A CR that is not right before the LF, or a LF without CR, is refused (no bare CR/LF).
+    // A CR that is not right before the LF, or a LF without CR, is refused (no bare CR/LF). In a
+    // whole field line ending in CRLF (the first LF, so none inside), any other CR is one: that
+    // line is searched for it only when parseField's one pass fails (CR is not a value byte) or
+    // the field count is full, which then report it first, as the search here would have.
+    const bool whole_field_line = !first && lf != std::string_view::npos && lf > pos &&
+                                  buffer[lf - 1] == '\r' && end <= limits.max_head_bytes;
     const std::string_view partial = buffer.substr(pos, end - pos);
-    const size_t cr = partial.find('\r');
+    const size_t cr = whole_field_line ? std::string_view::npos : partial.find('\r');
     if (cr != std::string_view::npos && cr + 1 < partial.size() && partial[cr + 1] != '\n') {
       return first ? Error::BadRequestLine : Error::BadHeaderValue;
     }
@@ -381,7 +443,8 @@ Error parseHead(std::string_view buffer, const Limits& limits, size_t& pos,
       return Error::Ok;
     }
     if (fields.size() == limits.max_headers) {
-      return Error::TooManyHeaders;
+      return line.find('\r') != std::string_view::npos ? Error::BadHeaderValue
+                                                       : Error::TooManyHeaders;
     }
     if (Error e = parseField(line, fields); e != Error::Ok) {
       return e;
@@ -466,12 +529,16 @@ Error parseResponseHead(std::string_view buffer, const Limits& limits, ResponseH
   // body runs until the server closes.
   bool has_te = false;
   bool chunked_last = false;
+  Persistence persistence;
   for (const Field& f : out.fields) {
-    if (iequals(f.name, "content-length")) {
+    const Known k = known(f.name);
+    if (k == Known::Connection) {
+      persistence.add(f.value);
+    } else if (k == Known::ContentLength) {
       if (Error e = parseContentLength(f.value, out.content_length); e != Error::Ok) {
         return e;
       }
-    } else if (iequals(f.name, "transfer-encoding")) {
+    } else if (k == Known::TransferEncoding) {
       has_te = true;
       chunked_last = false;
       forEachElement(f.value, [&](std::string_view coding) {
@@ -480,7 +547,7 @@ Error parseResponseHead(std::string_view buffer, const Limits& limits, ResponseH
       });
     }
   }
-  out.keep_alive = persistent(out.version_minor, out.fields);
+  out.keep_alive = persistence.persistent(out.version_minor);
   if (has_te) {
     out.chunked = chunked_last;
     out.until_close = !chunked_last;

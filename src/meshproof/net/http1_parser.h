@@ -111,8 +111,13 @@ inline bool iequals(std::string_view a, std::string_view b) {
     return false;
   }
   for (size_t i = 0; i < a.size(); ++i) {
-    if (lowerAscii(a[i]) != lowerAscii(b[i])) {
-      return false;
+    // Equal bytes, or the same letter in the other case (they differ in bit 0x20 only).
+    const auto x = static_cast<unsigned char>(a[i] ^ b[i]);
+    if (x != 0) {
+      const auto lower = static_cast<unsigned char>(a[i] | 0x20);
+      if (x != 0x20 || lower < 'a' || lower > 'z') {
+        return false;
+      }
     }
   }
   return true;

@@ -19,6 +19,7 @@
 #include "meshproof/metrics/envoy_stats.h"
 #include "meshproof/metrics/istio_metrics.h"
 #include "meshproof/net/asio.h"
+#include "meshproof/net/byte_buffer.h"
 
 #include "meshproof/proxy/outlier_detector.h"
 #include "meshproof/proxy/retry_state.h"
@@ -128,7 +129,7 @@ struct UpstreamConnection {
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
   Stream stream;
-  std::string in;                // bytes read from the upstream and not yet consumed
+  net::ByteBuffer in;            // bytes read from the upstream and not yet consumed
   net::http1::ResponseHead head; // the last response's (its fields' capacity is reused)
   std::string wire;              // the request being sent (its capacity is reused)
   std::shared_ptr<PoolBudget> budget;
@@ -209,6 +210,9 @@ struct Attempt {
   bool after_headers = false;
   // No byte from the upstream for stream_idle_timeout on a request without a timeout: 504 SI.
   bool idle_timeout = false;
+  // The response fields the retry decision reads (grpc-status, x-envoy-ratelimited), names lower
+  // case; taken while the fields are copied, so the decision searches nothing.
+  std::map<std::string, std::string> retry_fields;
 };
 
 // A fault set through the admin API; applies to every route of `host` (short name).
@@ -626,7 +630,7 @@ struct ReadDeadline {
 // cost a twentieth of the proxy's instructions, and a shared watch state per read an allocation).
 // Two calls, not one coroutine, so a read costs no coroutine frame: co_await what beginRead
 // returns, then call endRead with its result.
-auto beginRead(Stream& stream, ReadDeadline& deadline, std::string& in, core::Duration limit,
+auto beginRead(Stream& stream, ReadDeadline& deadline, net::ByteBuffer& in, core::Duration limit,
                boost::system::error_code& ec) {
   ReadDeadline::State& st = *deadline.state;
   const uint64_t id = ++st.read;
@@ -649,7 +653,7 @@ auto beginRead(Stream& stream, ReadDeadline& deadline, std::string& in, core::Du
 
 // After `co_await beginRead(...)` gave `n`: keeps what was read, sets `ec` to timeout when the
 // deadline cut the read, and disarms the deadline.
-void endRead(ReadDeadline& deadline, std::string& in, size_t n, boost::system::error_code& ec) {
+void endRead(ReadDeadline& deadline, net::ByteBuffer& in, size_t n, boost::system::error_code& ec) {
   ReadDeadline::State& st = *deadline.state;
   in.resize(deadline.old + (ec ? 0 : n));
   if (st.fired) {
@@ -681,13 +685,14 @@ size_t writeNow(Stream& stream, std::string_view data, boost::system::error_code
 // "name: value\r\n" at the end of `out`, with one size check (four appends cost a twentieth of
 // the proxy's user-space instructions).
 void appendField(std::string& out, std::string_view name, std::string_view value) {
-  const size_t at = out.size();
-  const size_t need = at + name.size() + value.size() + 4;
-  if (out.capacity() < need) {
-    out.reserve(std::max(need, 2 * out.capacity()));
+  // A usual field is put together on the stack and appended once (resize would zero-fill first).
+  const size_t size = name.size() + value.size() + 4;
+  std::array<char, 256> line; // NOLINT(cppcoreguidelines-pro-type-member-init): written below
+  if (size > line.size()) {
+    out.append(name).append(": ", 2).append(value).append("\r\n", 2);
+    return;
   }
-  out.resize(need);
-  char* p = out.data() + at;
+  char* p = line.data();
   std::memcpy(p, name.data(), name.size());
   p += name.size();
   *p++ = ':';
@@ -696,6 +701,7 @@ void appendField(std::string& out, std::string_view name, std::string_view value
   p += value.size();
   *p++ = '\r';
   *p = '\n';
+  out.append(line.data(), size);
 }
 
 // The reason phrase Envoy's HTTP/1 codec writes for `status` (envoyproxy/envoy
@@ -966,7 +972,7 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
   // that closing with unread bytes does not reset the connection before it has read the reply.
   stream.socket().shutdown(Socket::shutdown_send, ec);
   ReadDeadline timer(stream.get_executor());
-  std::string sink;
+  net::ByteBuffer sink;
   const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
   while (!ec && clock.monotonicNow() < until) {
     sink.clear();
@@ -993,8 +999,8 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     }
   } leave{*this, self};
 
-  std::string in;  // bytes read and not yet consumed (pipelined requests stay here)
-  std::string out; // the response being written
+  net::ByteBuffer in; // bytes read and not yet consumed (pipelined requests stay here)
+  std::string out;    // the response being written
   // The request head being read; parseRequestHead resets it but keeps its fields' capacity, so a
   // keep-alive connection allocates no field list per request.
   net::http1::RequestHead head;
@@ -1004,7 +1010,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       break;
     }
     if (in.empty() && in.capacity() > 4096) {
-      in.shrink_to_fit(); // a large request's buffer does not stay with an idle connection
+      in.shrinkToFit(); // a large request's buffer does not stay with an idle connection
     }
     // The head. Waiting for its first byte is idling (a drain closes the connection then); once a
     // byte is there, the whole head must come within request_headers_timeout.
@@ -1035,7 +1041,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       while (blank + 1 < in.size() && in[blank] == '\r' && in[blank + 1] == '\n') {
         blank += 2;
       }
-      in.erase(0, blank);
+      in.consume(blank);
       const size_t fresh = old > blank ? old - blank : 0; // where this read's bytes now start
       // Only a new line end (or passing the size limit) can change the verdict: at most one
       // parse per line (and at most Limits::max_headers + 1 lines), so a client sending a byte at
@@ -1090,7 +1096,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     }
     const bool keep_alive = head.keep_alive;
     const bool is_head = head.method == "HEAD";
-    in.erase(0, head.head_bytes);
+    in.consume(head.head_bytes);
 
     // The body, whole (the proxy buffers requests; Limits::max_body_bytes bounds it).
     if (has_body && head.expect_continue) {
@@ -1116,14 +1122,14 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
         }
         break;
       }
-      body.assign(in, 0, length);
-      in.erase(0, length);
+      body.assign(in.data(), length);
+      in.consume(length);
     } else if (head.chunked) {
       net::http1::ChunkedDecoder decoder(limits);
       for (;;) {
         size_t consumed = 0;
         e = decoder.feed(in, body, consumed);
-        in.erase(0, consumed);
+        in.consume(consumed);
         if (e != net::http1::Error::Incomplete) {
           break;
         }
@@ -1344,9 +1350,9 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         co_return out;
       }
     }
-    if (fresh == 0 && !pool().empty()) {
-      conn = std::move(pool().back());
-      pool().pop_back();
+    if (auto& idle = pool(); fresh == 0 && !idle.empty()) {
+      conn = std::move(idle.back());
+      idle.pop_back();
       reused = true;
     } else {
       conn = std::make_unique<UpstreamConnection>(io.get_executor(), cluster.budget);
@@ -1403,7 +1409,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     // 1xx responses other than 101 are interim: read on to the final one (Envoy drops them while
     // proxy_100_continue is off). A 101 was not asked for (Upgrade is not forwarded).
     const bool head_request = upstream.method() == http::verb::head;
-    std::string& in = conn->in;
+    net::ByteBuffer& in = conn->in;
     net::http1::ResponseHead& head = conn->head;
     bool any_byte = false;
     size_t old = 0;
@@ -1437,7 +1443,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       if (e != net::http1::Error::Ok || head.status >= 200 || head.status == 101) {
         break;
       }
-      in.erase(0, head.head_bytes); // an interim response
+      in.consume(head.head_bytes); // an interim response
     }
     const bool head_done = !ec && e == net::http1::Error::Ok;
     bool keep_alive = false;
@@ -1465,10 +1471,15 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         }
         res.insert(beast::string_view(f.name.data(), f.name.size()),
                    beast::string_view(f.value.data(), f.value.size()));
+        for (const char* name : {"grpc-status", "x-envoy-ratelimited"}) {
+          if (net::http1::iequals(f.name, name)) {
+            out.retry_fields.emplace(name, f.value); // the first, as find() gave
+          }
+        }
       }
       std::string& body = res.body();
       if (!head.hasBody(head_request)) {
-        in.erase(0, head.head_bytes);
+        in.consume(head.head_bytes);
       } else if (head.content_length) {
         const size_t length = static_cast<size_t>(*head.content_length);
         const size_t need = head.head_bytes + length;
@@ -1484,16 +1495,16 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
           }
         }
         if (!ec) {
-          body.assign(in, head.head_bytes, length);
-          in.erase(0, need);
+          body.assign(in.data() + head.head_bytes, length);
+          in.consume(need);
         }
       } else if (head.chunked) {
-        in.erase(0, head.head_bytes);
+        in.consume(head.head_bytes);
         net::http1::ChunkedDecoder decoder(upstream_limits);
         for (;;) {
           size_t consumed = 0;
           e = decoder.feed(in, body, consumed);
-          in.erase(0, consumed);
+          in.consume(consumed);
           if (e != net::http1::Error::Incomplete) {
             break;
           }
@@ -1503,7 +1514,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
           }
         }
       } else { // the body ends when the upstream closes
-        in.erase(0, head.head_bytes);
+        in.consume(head.head_bytes);
         keep_alive = false;
         for (;;) {
           const size_t n = co_await startRead();
@@ -1517,7 +1528,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         }
         if (ec == asio::error::eof) {
           ec = {};
-          body = std::move(in);
+          body.assign(in.data(), in.size());
           in.clear();
         }
       }
@@ -1550,7 +1561,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     // trusted for the next request: it is not pooled.
     if (keep_alive && !spent && in.empty()) {
       if (in.capacity() > size_t{64} * 1024) {
-        std::string().swap(in); // a large response's buffer does not stay with the pool
+        in.shrinkToFit(); // empty here: a large response's buffer does not stay with the pool
       }
       conn->stream.expires_never();
       pool().push_back(std::move(conn));
@@ -1585,7 +1596,11 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   RequestHead head;
   head.method = std::string(req.method_string());
   head.path = std::string(req.target());
-  head.authority = std::string(req[http::field::host]);
+  const auto host_field = req.find(http::field::host);
+  const bool has_host = host_field != req.end();
+  if (has_host) {
+    head.authority = toStd(host_field->value());
+  }
   head.port = port;
   // Only the fields something reads: the routes' header matchers and the x-envoy-* overrides (a
   // map of every field, lower-cased, cost more than the routing itself).
@@ -1672,7 +1687,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   // The x-envoy-* overrides read above, the hop-by-hop fields and the framing do not go
   // upstream: serializeUpstream leaves them out. An HTTP/1.0 request without Host gets the
   // route's (HTTP/1.1 needs one).
-  if (req.find(http::field::host) == req.end()) {
+  if (!has_host) {
     req.set(http::field::host, host);
   }
   auto globalTimeout = [&]() {
@@ -1723,15 +1738,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
       if (cluster.outlier) {
         cluster.outlier->reportStatus(ep->key(), status);
       }
-      // The retry decision reads only these two response headers.
-      std::map<std::string, std::string> headers;
-      for (const char* name : {"grpc-status", "x-envoy-ratelimited"}) {
-        auto it = a.response.find(name);
-        if (it != a.response.end()) {
-          headers[name] = toStd(it->value());
-        }
-      }
-      decision = retry.onResponse(status, headers);
+      decision = retry.onResponse(status, a.retry_fields);
       if (decision != RetryState::Decision::Retry) {
         if (decision == RetryState::Decision::LimitExceeded) {
           log.flags.insert("URX");

@@ -36,6 +36,33 @@ TEST(Http1Parser, ParsesAPlainRequestInPlace) {
   EXPECT_EQ(bytes.substr(head.head_bytes), "NEXT");
 }
 
+TEST(Http1Parser, FieldValuesLoseOnlyTheirOuterWhitespace) {
+  const std::string bytes = "GET / HTTP/1.1\r\nHost:a\r\nX-Tabs:\t \tin\tside \t\r\nX-Empty:\r\n"
+                            "X-Blank: \t \r\nX-Obs: caf\xc3\xa9\r\n\r\n";
+  RequestHead head;
+  ASSERT_EQ(parse(bytes, head), Error::Ok);
+  ASSERT_EQ(head.fields.size(), 5u);
+  EXPECT_EQ(head.fields[0].value, "a");
+  EXPECT_EQ(head.fields[1].value, "in\tside");
+  EXPECT_EQ(head.fields[2].value, "");
+  EXPECT_EQ(head.fields[3].value, "");
+  EXPECT_EQ(head.fields[4].value, "caf\xc3\xa9"); // obs-text is a value byte
+}
+
+TEST(Http1Parser, FieldNamesCompareWithoutCase) {
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_TRUE(iequals("X-ENVOY-0", "x-envoy-0"));
+  EXPECT_FALSE(iequals("content-lengtH", "content-length!"));
+  // Only letters fold: bytes that differ in bit 0x20 otherwise are different.
+  EXPECT_FALSE(iequals("@", "`"));
+  EXPECT_FALSE(iequals("[", "{"));
+  EXPECT_FALSE(iequals("-", "\r"));
+  EXPECT_FALSE(iequals("0", "\x10"));
+  RequestHead head;
+  ASSERT_EQ(parse("POST / HTTP/1.1\r\nHOST: a\r\nCONTENT-length: 2\r\n\r\n", head), Error::Ok);
+  EXPECT_EQ(head.content_length, 2u);
+}
+
 TEST(Http1Parser, IncompleteUntilTheEmptyLine) {
   const std::string full = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n";
   for (size_t n = 0; n < full.size(); ++n) {
@@ -91,6 +118,13 @@ TEST(Http1Parser, RejectsHostileHeads) {
       {"bare LF", "GET / HTTP/1.1\nHost: a\n\n", Error::BareLineFeed, 400},
       {"bare CR in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", Error::BadHeaderValue,
        400},
+      // A bare CR is reported before what else is wrong with its line (a fold, a bad name).
+      {"bare CR in a folded line", "GET / HTTP/1.1\r\nHost: a\r\n X\rb\r\n\r\n",
+       Error::BadHeaderValue, 400},
+      {"bare CR in a name", "GET / HTTP/1.1\r\nHost: a\r\nX\ry: b\r\n\r\n", Error::BadHeaderValue,
+       400},
+      {"bare CR right before CRLF", "GET / HTTP/1.1\r\nHost: a\r\nX: b\r\r\n\r\n",
+       Error::BadHeaderValue, 400},
       {"header injection by LF", "GET / HTTP/1.1\r\nHost: a\r\nX: a\nInjected: 1\r\n\r\n",
        Error::BareLineFeed, 400},
       {"NUL in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n"s, Error::BadHeaderValue,
@@ -149,6 +183,8 @@ TEST(Http1Parser, HeadLimitsAre431) {
   RequestHead head;
   EXPECT_EQ(parse(many + "\r\n", head), Error::Ok); // 100 fields: the limit itself
   EXPECT_EQ(parse(many + "X-last: v\r\n\r\n", head), Error::TooManyHeaders);
+  // The field past the limit with a bare CR in it: the CR is what is reported.
+  EXPECT_EQ(parse(many + "X-last: a\rb\r\n\r\n", head), Error::BadHeaderValue);
 
   const std::string big_value(limits.max_head_bytes, 'v');
   const std::string big = "GET / HTTP/1.1\r\nHost: a\r\nX: " + big_value;
