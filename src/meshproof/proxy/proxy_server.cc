@@ -21,6 +21,7 @@
 #include "meshproof/net/asio.h"
 #include "meshproof/net/byte_buffer.h"
 
+#include "meshproof/proxy/message.h"
 #include "meshproof/proxy/outlier_detector.h"
 #include "meshproof/proxy/retry_state.h"
 #include "meshproof/proxy/router.h"
@@ -45,8 +46,6 @@ using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Executor>;
 using Stream = beast::basic_stream<tcp, Executor>;
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
 
 namespace {
 
@@ -170,10 +169,6 @@ std::string lowerCopy(std::string_view s) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
-}
-
-std::string toStd(beast::string_view s) {
-  return std::string(s.data(), s.size());
 }
 
 std::optional<int64_t> headerMillis(const std::map<std::string, std::string>& h, const char* name) {
@@ -784,7 +779,7 @@ struct DownstreamFields {
 // framing is not there), and the body unless it answers HEAD.
 void serialize(const Response& res, const DownstreamFields& add, std::string& out) {
   out.clear();
-  const unsigned status = res.result_int();
+  const unsigned status = res.status;
   char digits[24];
   auto number = [&](int64_t v) {
     const auto r = std::to_chars(digits, digits + sizeof digits, v);
@@ -794,20 +789,18 @@ void serialize(const Response& res, const DownstreamFields& add, std::string& ou
   out.append("HTTP/1.1 ", 9).append(number(status)).append(" ", 1);
   out.append(reason.data(), reason.size()).append("\r\n", 2);
   bool framed = false; // a HEAD response with the upstream's Content-Length or Transfer-Encoding
-  for (const auto& f : res) {
-    const http::field id = f.name();
-    if (id == http::field::server || id == http::field::connection) {
+  for (const Fields::View f : res.fields) {
+    if (net::http1::iequals(f.name, "server") || net::http1::iequals(f.name, "connection")) {
       continue;
     }
-    if (id == http::field::content_length || id == http::field::transfer_encoding) {
+    if (net::http1::iequals(f.name, "content-length") ||
+        net::http1::iequals(f.name, "transfer-encoding")) {
       if (!add.head_request) {
         continue;
       }
       framed = true;
     }
-    const beast::string_view n = f.name_string();
-    appendField(out, std::string_view(n.data(), n.size()),
-                std::string_view(f.value().data(), f.value().size()));
+    appendField(out, f.name, f.value);
   }
   if (add.service_time_ms >= 0) {
     appendField(out, "Server", "istio-envoy");
@@ -815,14 +808,14 @@ void serialize(const Response& res, const DownstreamFields& add, std::string& ou
   }
   const bool bodiless = status < 200 || status == 204 || status == 304;
   if (!bodiless && !framed) {
-    appendField(out, "Content-Length", number(static_cast<int64_t>(res.body().size())));
+    appendField(out, "Content-Length", number(static_cast<int64_t>(res.body.size())));
   }
   if (!add.keep_alive) {
     appendField(out, "Connection", "close");
   }
   out.append("\r\n", 2);
   if (!add.head_request && !bodiless) {
-    out.append(res.body());
+    out.append(res.body);
   }
 }
 
@@ -882,20 +875,17 @@ bool dropFromUpstreamRequest(std::string_view name) {
 // a body, or for OPTIONS, POST and PUT), the body.
 void serializeUpstream(const Request& req, const UpstreamFields& add, std::string& out) {
   out.clear();
-  const beast::string_view method = req.method_string();
-  const beast::string_view target = req.target();
-  out.append(method.data(), method.size()).append(" ", 1).append(target.data(), target.size());
+  out.append(req.method).append(" ", 1).append(req.target);
   out.append(" HTTP/1.1\r\n", 11);
   std::array<std::string_view, 4> named{}; // the options of (at most 4) Connection fields
   size_t connections = 0;
-  for (const auto& f : req) {
-    if (f.name() == http::field::connection && connections < named.size()) {
-      named[connections++] = std::string_view(f.value().data(), f.value().size());
+  for (const Fields::View f : req.fields) {
+    if (connections < named.size() && net::http1::iequals(f.name, "connection")) {
+      named[connections++] = f.value;
     }
   }
-  for (const auto& f : req) {
-    const beast::string_view n = f.name_string();
-    const std::string_view name(n.data(), n.size());
+  for (const Fields::View f : req.fields) {
+    const std::string_view name = f.name;
     if (dropFromUpstreamRequest(name)) {
       continue;
     }
@@ -904,7 +894,7 @@ void serializeUpstream(const Request& req, const UpstreamFields& add, std::strin
                     [&](std::string_view v) { return net::http1::listContains(v, name); })) {
       continue;
     }
-    appendField(out, name, std::string_view(f.value().data(), f.value().size()));
+    appendField(out, name, f.value);
   }
   char digits[24];
   auto number = [&](int64_t v) {
@@ -923,9 +913,8 @@ void serializeUpstream(const Request& req, const UpstreamFields& add, std::strin
   if (add.expected_timeout_ms >= 0) {
     appendField(out, "x-envoy-expected-rq-timeout-ms", number(add.expected_timeout_ms));
   }
-  const std::string& body = req.body();
-  const http::verb v = req.method();
-  if (!body.empty() || v == http::verb::options || v == http::verb::post || v == http::verb::put) {
+  const std::string& body = req.body;
+  if (!body.empty() || req.is("OPTIONS") || req.is("POST") || req.is("PUT")) {
     appendField(out, "Content-Length", number(static_cast<int64_t>(body.size())));
   }
   out.append("\r\n", 2).append(body);
@@ -959,15 +948,18 @@ bool dropFromResponse(std::string_view name, bool head_request) {
 
 awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned status,
                                                    const std::string& body) {
-  Response res{static_cast<http::status>(status), 11};
-  res.set(http::field::server, "istio-envoy");
-  res.set(http::field::content_type, "text/plain");
-  res.body() = body;
-  res.keep_alive(false);
-  res.prepare_payload();
+  // As Beast wrote it before: Server, Content-Type, Connection: close, Content-Length, the body.
+  const std::string_view reason = reasonPhrase(status);
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
+  out.append(reason).append("\r\n");
+  appendField(out, "Server", "istio-envoy");
+  appendField(out, "Content-Type", "text/plain");
+  appendField(out, "Connection", "close");
+  appendField(out, "Content-Length", std::to_string(body.size()));
+  out.append("\r\n").append(body);
   boost::system::error_code ec;
   stream.expires_after(options.stream_idle_timeout);
-  co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+  co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
   // Lingering close: stop sending, then read and drop what the client still sends for a moment, so
   // that closing with unread bytes does not reset the connection before it has read the reply.
   stream.socket().shutdown(Socket::shutdown_send, ec);
@@ -1004,6 +996,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
   // The request head being read; parseRequestHead resets it but keeps its fields' capacity, so a
   // keep-alive connection allocates no field list per request.
   net::http1::RequestHead head;
+  Request req; // cleared per request, its storage kept, as `head`'s
   const net::http1::Limits& limits = options.limits;
   for (;;) {
     if (draining) {
@@ -1078,21 +1071,20 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       authority = target.substr(0, slash);
       target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
     }
-    Request req;
-    req.method_string(beast::string_view(head.method.data(), head.method.size()));
-    req.target(beast::string_view(target.data(), target.size()));
-    req.version(head.version_minor == 0 ? 10 : 11);
+    req.clear();
+    req.method.assign(head.method);
+    req.target.assign(target);
+    req.version = head.version_minor == 0 ? 10 : 11;
     for (const net::http1::Field& f : head.fields) {
       if ((head.chunked && net::http1::iequals(f.name, "transfer-encoding")) ||
           (head.expect_continue && net::http1::iequals(f.name, "expect")) ||
           (authority && net::http1::iequals(f.name, "host"))) {
         continue; // the body is re-framed with Content-Length; 100-continue is answered here
       }
-      req.insert(beast::string_view(f.name.data(), f.name.size()),
-                 beast::string_view(f.value.data(), f.value.size()));
+      req.fields.insert(f.name, f.value);
     }
     if (authority) {
-      req.set(http::field::host, beast::string_view(authority->data(), authority->size()));
+      req.fields.set(http::field::host, *authority);
     }
     const bool keep_alive = head.keep_alive;
     const bool is_head = head.method == "HEAD";
@@ -1108,7 +1100,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
         break;
       }
     }
-    std::string& body = req.body();
+    std::string& body = req.body;
     if (head.content_length) {
       const auto length = static_cast<size_t>(*head.content_length);
       while (in.size() < length && !ec) {
@@ -1164,9 +1156,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       res = co_await route(req, host, listener->port, log);
     }
     const bool keep = keep_alive && !draining;
-    const unsigned status = res.result_int();
+    const unsigned status = res.status;
     if (status < 200 || status == 204 || status == 304) {
-      res.body().clear(); // no body, whatever a fault's httpStatus asked for
+      res.body.clear(); // no body, whatever a fault's httpStatus asked for
     }
     if (listener != nullptr) {
       record(req, res, log, start);
@@ -1184,6 +1176,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     }
     if (out.capacity() > size_t{64} * 1024) {
       std::string().swap(out); // a large response's buffer does not stay with the connection
+    }
+    if (req.body.capacity() > size_t{64} * 1024) {
+      std::string().swap(req.body); // nor a large request's body
     }
     if (ec || !keep) {
       break;
@@ -1227,9 +1222,9 @@ void ProxyServer::Impl::maybeFinishDrain() {
 
 Response ProxyServer::Impl::localReply(const Request& req, unsigned status,
                                        const std::string& body) {
-  Response res{static_cast<http::status>(status), req.version()};
-  res.set(http::field::content_type, "text/plain");
-  res.body() = body;
+  Response res{status, req.version};
+  res.fields.set(http::field::content_type, "text/plain");
+  res.body = body;
   return res;
 }
 
@@ -1408,7 +1403,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     }
     // 1xx responses other than 101 are interim: read on to the final one (Envoy drops them while
     // proxy_100_continue is off). A 101 was not asked for (Upgrade is not forwarded).
-    const bool head_request = upstream.method() == http::verb::head;
+    const bool head_request = upstream.is("HEAD");
     net::ByteBuffer& in = conn->in;
     net::http1::ResponseHead& head = conn->head;
     bool any_byte = false;
@@ -1454,8 +1449,9 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       // framing (the proxy re-frames with Content-Length; a HEAD response keeps the upstream's),
       // the hop-by-hop fields and what Connection names (RFC 9110 §7.6.1), and Server (Envoy's
       // server_header_transformation OVERWRITE puts its own).
-      res.result(head.status);
-      res.version(11);
+      res.status = head.status;
+      res.version = 11;
+      res.fields.reserve(head.head_bytes, head.fields.size());
       std::array<std::string_view, 4> named{}; // the options of (at most 4) Connection fields
       size_t connections = 0;
       for (const net::http1::Field& f : head.fields) {
@@ -1469,15 +1465,14 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
                         [&](std::string_view v) { return net::http1::listContains(v, f.name); })) {
           continue;
         }
-        res.insert(beast::string_view(f.name.data(), f.name.size()),
-                   beast::string_view(f.value.data(), f.value.size()));
+        res.fields.insert(f.name, f.value);
         for (const char* name : {"grpc-status", "x-envoy-ratelimited"}) {
           if (net::http1::iequals(f.name, name)) {
             out.retry_fields.emplace(name, f.value); // the first, as find() gave
           }
         }
       }
-      std::string& body = res.body();
+      std::string& body = res.body;
       if (!head.hasBody(head_request)) {
         in.consume(head.head_bytes);
       } else if (head.content_length) {
@@ -1579,7 +1574,7 @@ std::string ProxyServer::Impl::routeHost(const Request& req, const Listener& lis
   }
   // Sidecar outbound: the Host header names the destination ("service-b", "service-b:8080",
   // "service-b.default.svc.cluster.local").
-  std::string authority(req[http::field::host]);
+  std::string authority(req.fields.find(http::field::host).value_or(""));
   if (auto colon = authority.rfind(':'); colon != std::string::npos) {
     authority.resize(colon);
   }
@@ -1594,19 +1589,19 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
                                              RequestLog& log) {
   HostRoutes& hr = routes.at(host);
   RequestHead head;
-  head.method = std::string(req.method_string());
-  head.path = std::string(req.target());
-  const auto host_field = req.find(http::field::host);
-  const bool has_host = host_field != req.end();
+  head.method = req.method;
+  head.path = req.target;
+  const std::optional<std::string_view> host_field = req.fields.find(http::field::host);
+  const bool has_host = host_field.has_value();
   if (has_host) {
-    head.authority = toStd(host_field->value());
+    head.authority = std::string(*host_field);
   }
   head.port = port;
   // Only the fields something reads: the routes' header matchers and the x-envoy-* overrides (a
   // map of every field, lower-cased, cost more than the routing itself).
   const std::set<std::string>& wanted = hr.table->headerNames();
-  for (const auto& field : req) {
-    const beast::string_view name = field.name_string();
+  for (const Fields::View field : req.fields) {
+    const std::string_view name = field.name;
     const bool overrides =
         name.size() > 8 && net::http1::iequals(std::string_view(name.data(), 8), "x-envoy-");
     if (!overrides && wanted.empty()) {
@@ -1614,7 +1609,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
     }
     std::string lower = lowerCopy(std::string_view(name.data(), name.size()));
     if (overrides || wanted.count(lower) != 0) {
-      head.headers[std::move(lower)] = toStd(field.value());
+      head.headers[std::move(lower)] = std::string(field.value);
     }
   }
   const spec::HttpRoute* matched = hr.table->match(head);
@@ -1688,7 +1683,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   // upstream: serializeUpstream leaves them out. An HTTP/1.0 request without Host gets the
   // route's (HTTP/1.1 needs one).
   if (!has_host) {
-    req.set(http::field::host, host);
+    req.fields.set(http::field::host, host);
   }
   auto globalTimeout = [&]() {
     cluster.stats->upstream_rq_timeout.inc();
@@ -1734,7 +1729,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
     retry.retryFinished();
     RetryState::Decision decision;
     if (a.has_response) {
-      const int status = a.response.result_int();
+      const int status = static_cast<int>(a.response.status);
       if (cluster.outlier) {
         cluster.outlier->reportStatus(ep->key(), status);
       }
@@ -1754,7 +1749,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
         log.flags.insert("UO");
         Response overflow =
             localReply(req, 503, std::string(kResetPrefix) + "reset reason: overflow");
-        overflow.set("x-envoy-overloaded", "true");
+        overflow.fields.set("x-envoy-overloaded", "true");
         co_return overflow;
       }
       if (a.idle_timeout) {
@@ -1839,7 +1834,7 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
     auto it = log.endpoint->labels.find(k);
     return it == log.endpoint->labels.end() ? kUnknown : it->second;
   };
-  const unsigned code = res.result_int();
+  const unsigned code = res.status;
   const std::string flags = log.flagString();
   // The series of this label set, looked up by the labels that vary per request; the full label
   // set is built only the first time.
@@ -1880,9 +1875,9 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
     l.response_flags = flags;
     it = series.emplace(key, istio.series(l)).first;
   }
-  const double request_bytes = static_cast<double>(
-      req.body().size() + req.base().method_string().size() + req.target().size() + 64);
-  const double response_bytes = static_cast<double>(res.body().size() + 64);
+  const double request_bytes =
+      static_cast<double>(req.body.size() + req.method.size() + req.target.size() + 64);
+  const double response_bytes = static_cast<double>(res.body.size() + 64);
   const double ms = std::chrono::duration<double, std::milli>(clock.monotonicNow() - start).count();
   it->second.record(ms, request_bytes, response_bytes);
 }
@@ -1890,9 +1885,9 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
 namespace {
 
 Response jsonReply(const Request& req, http::status status, const nlohmann::json& body) {
-  Response res{status, req.version()};
-  res.set(http::field::content_type, "application/json");
-  res.body() = body.dump(2) + "\n";
+  Response res{status, req.version};
+  res.fields.set(http::field::content_type, "application/json");
+  res.body = body.dump(2) + "\n";
   return res;
 }
 
@@ -1994,7 +1989,7 @@ core::Status validateFault(const std::string& json_text) {
 }
 
 Response ProxyServer::Impl::postFault(const Request& req) {
-  nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
+  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
     return errorReply(req, http::status::bad_request, "body must be a JSON object");
   }
@@ -2014,7 +2009,7 @@ Response ProxyServer::Impl::postFault(const Request& req) {
 }
 
 Response ProxyServer::Impl::putConfig(const Request& req) {
-  nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
+  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
     return errorReply(req, http::status::bad_request, "body must be a JSON object");
   }
@@ -2181,20 +2176,19 @@ nlohmann::json ProxyServer::Impl::outlierEvents() const {
 }
 
 Response ProxyServer::Impl::adminResponse(const Request& req) {
-  const std::string target(req.target());
-  const bool mutating = req.method() == http::verb::post || req.method() == http::verb::put ||
-                        req.method() == http::verb::delete_;
+  const std::string& target = req.target;
+  const bool mutating = req.is("POST") || req.is("PUT") || req.is("DELETE");
   if (mutating && !options.admin_token.empty() &&
-      toStd(req[http::field::authorization]) != "Bearer " + options.admin_token) {
+      req.fields.find(http::field::authorization).value_or("") != "Bearer " + options.admin_token) {
     return errorReply(req, http::status::unauthorized, "a bearer token is required");
   }
-  if (req.method() == http::verb::put && target == "/config") {
+  if (req.is("PUT") && target == "/config") {
     return putConfig(req);
   }
-  if (req.method() == http::verb::post && target == "/faults") {
+  if (req.is("POST") && target == "/faults") {
     return postFault(req);
   }
-  if (req.method() == http::verb::delete_ && target.rfind("/faults/", 0) == 0) {
+  if (req.is("DELETE") && target.rfind("/faults/", 0) == 0) {
     const std::string id = target.substr(8);
     if (faults.erase(id) == 0) {
       return errorReply(req, http::status::not_found, "no fault \"" + id + "\"");
@@ -2202,20 +2196,20 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
     ++generation;
     return jsonReply(req, http::status::ok, {{"deleted", id}, {"generation", generation}});
   }
-  Response res{http::status::ok, req.version()};
-  res.set(http::field::content_type, "text/plain");
-  if (req.method() != http::verb::get) {
-    res.result(http::status::method_not_allowed);
-    res.body() = "not served here\n";
+  Response res{http::status::ok, req.version};
+  res.fields.set(http::field::content_type, "text/plain");
+  if (!req.is("GET")) {
+    res.status = 405;
+    res.body = "not served here\n";
   } else if (target == "/metrics") {
-    res.set(http::field::content_type, std::string(metrics::Registry::kContentType));
-    res.body() = registry.expose();
+    res.fields.set(http::field::content_type, metrics::Registry::kContentType);
+    res.body = registry.expose();
   } else if (target == "/ready") {
     if (options.wait_for_config && !configured) {
-      res.result(http::status::service_unavailable);
-      res.body() = "waiting for configuration from the control plane\n";
+      res.status = 503;
+      res.body = "waiting for configuration from the control plane\n";
     } else {
-      res.body() = "LIVE generation " + std::to_string(generation) + "\n";
+      res.body = "LIVE generation " + std::to_string(generation) + "\n";
     }
   } else if (target == "/config_dump") {
     return jsonReply(req, http::status::ok, configDump());
@@ -2232,11 +2226,11 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
                 "::health_flags::" + (ejected ? "/failed_outlier_check" : "healthy") + "\n";
       }
     }
-    res.body() = body;
+    res.body = body;
   } else {
-    res.result(http::status::not_found);
-    res.body() = "unknown admin path; try /metrics, /ready, /clusters, /config_dump, /faults, "
-                 "/outlier_events\n";
+    res.status = 404;
+    res.body = "unknown admin path; try /metrics, /ready, /clusters, /config_dump, /faults, "
+               "/outlier_events\n";
   }
   return res;
 }
