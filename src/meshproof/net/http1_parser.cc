@@ -149,8 +149,8 @@ Error parseRequestLine(std::string_view line, RequestHead& out) {
 
 // One field line (CRLF removed). Field values: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
 Error parseField(std::string_view line, std::vector<Field>& fields) {
-  // The common case in one pass: a token, a colon, then value bytes (the trailing OWS tracked as
-  // it goes). Anything else, the checks below, which say what is wrong.
+  // The common case in one pass: a token, a colon, then value bytes to the end of the line (its
+  // trailing OWS trimmed after). Anything else goes to the checks below, which say what is wrong.
   const char* b = line.data();
   const size_t n = line.size();
   size_t i = 0;
