@@ -23,6 +23,7 @@
 
 #include "meshproof/proxy/message.h"
 #include "meshproof/proxy/outlier_detector.h"
+#include "meshproof/proxy/read_deadline.h"
 #include "meshproof/proxy/retry_state.h"
 #include "meshproof/proxy/router.h"
 #include <nlohmann/json.hpp>
@@ -109,9 +110,16 @@ struct PoolBudget {
   }
 };
 
+// A connection's reads into a ByteBuffer, each bounded by the connection's one ReadDeadline.
+struct Reader {
+  explicit Reader(const Executor& ex) : deadline(ex) {}
+  ReadDeadline deadline;
+  size_t old = 0; // the buffer's size when the current read began
+};
+
 struct UpstreamConnection {
   UpstreamConnection(const Executor& ex, std::shared_ptr<PoolBudget> b)
-      : stream(ex), budget(std::move(b)) {
+      : stream(ex), reader(ex), budget(std::move(b)) {
     ++budget->connections;
     budget->updateGauges();
   }
@@ -128,6 +136,7 @@ struct UpstreamConnection {
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
   Stream stream;
+  Reader reader;                 // the reads' deadline (Beast's expiry bounds connect and writes)
   net::ByteBuffer in;            // bytes read from the upstream and not yet consumed
   net::http1::ResponseHead head; // the last response's (its fields' capacity is reused)
   std::string wire;              // the request being sent (its capacity is reused)
@@ -596,23 +605,9 @@ namespace {
 constexpr size_t kReadChunk = size_t{16} * 1024; // at most this much per read
 constexpr size_t kReadMin = 2048;                // room a read always has
 
-// beginRead's deadline: a connection's one timer, and which of its reads the pending wait is for.
-// The state is shared with the wait's handler, which may run after the read (and the connection)
-// is gone; it touches the stream only while the read it was armed for is still the current one.
-struct ReadDeadline {
-  struct State {
-    uint64_t read = 0;  // bumped when a read starts and when it ends
-    bool fired = false; // the current read's wait expired and cancelled it
-  };
-  explicit ReadDeadline(const Executor& ex) : timer(ex), state(std::make_shared<State>()) {}
-  Timer timer;
-  std::shared_ptr<State> state; // one allocation per connection, not per read
-  size_t old = 0;               // the buffer's size when the current read began
-};
-
-// Appends what the socket has to `in` (at most kReadChunk bytes), waiting at most
-// `limit`; then ec is beast::error::timeout and the connection is still open (tcp_stream's own
-// expiry would close it, and the proxy has a 408 to send).
+// Appends what the socket has to `in` (at most kReadChunk bytes), waiting until `by`; then ec is
+// beast::error::timeout and the connection is still open (tcp_stream's own expiry would close
+// it, and the proxy has a 408 to send).
 //
 // The read goes straight into `in`'s spare room (at least kReadMin bytes, so an idle
 // connection holds 2 KiB, not a 16 KiB buffer). async_read_some, unlike async_wait followed by
@@ -621,41 +616,32 @@ struct ReadDeadline {
 // served and marks a socket drained only at a read of zero bytes, so a read that finds nothing
 // yet costs a recv that returns EAGAIN before it waits for epoll's edge.
 //
-// `deadline` is the caller's (one per connection: constructing and destroying a timer per read
-// cost a twentieth of the proxy's instructions, and a shared watch state per read an allocation).
 // Two calls, not one coroutine, so a read costs no coroutine frame: co_await what beginRead
 // returns, then call endRead with its result.
-auto beginRead(Stream& stream, ReadDeadline& deadline, net::ByteBuffer& in, core::Duration limit,
-               boost::system::error_code& ec) {
-  ReadDeadline::State& st = *deadline.state;
-  const uint64_t id = ++st.read;
-  st.fired = false;
-  deadline.timer.expires_after(std::max<core::Duration>(limit, 0ms));
-  deadline.timer.async_wait(
-      [state = deadline.state, id, &stream](const boost::system::error_code& error) {
-        if (!error && state->read == id) { // the read is still pending, so `stream` is alive
-          state->fired = true;
-          stream.socket().cancel();
-        }
-      });
-  stream.expires_never();
-  deadline.old = in.size();
-  const size_t room = std::min(std::max(in.capacity() - deadline.old, kReadMin), kReadChunk);
-  in.resize(deadline.old + room);
-  return stream.socket().async_read_some(asio::buffer(in.data() + deadline.old, room),
-                                         asio::redirect_error(use_awaitable, ec));
+auto beginRead(Socket& socket, Reader& reader, net::ByteBuffer& in,
+               ReadDeadline::Clock::time_point by, boost::system::error_code& ec) {
+  reader.deadline.begin(socket, by);
+  reader.old = in.size();
+  const size_t room = std::min(std::max(in.capacity() - reader.old, kReadMin), kReadChunk);
+  in.resize(reader.old + room);
+  return socket.async_read_some(asio::buffer(in.data() + reader.old, room),
+                                asio::redirect_error(use_awaitable, ec));
 }
 
-// After `co_await beginRead(...)` gave `n`: keeps what was read, sets `ec` to timeout when the
-// deadline cut the read, and disarms the deadline.
-void endRead(ReadDeadline& deadline, net::ByteBuffer& in, size_t n, boost::system::error_code& ec) {
-  ReadDeadline::State& st = *deadline.state;
-  in.resize(deadline.old + (ec ? 0 : n));
-  if (st.fired) {
+// The same, waiting at most `limit` from now.
+auto beginRead(Socket& socket, Reader& reader, net::ByteBuffer& in, core::Duration limit,
+               boost::system::error_code& ec) {
+  return beginRead(socket, reader, in,
+                   ReadDeadline::Clock::now() + std::max<core::Duration>(limit, 0ms), ec);
+}
+
+// After `co_await beginRead(...)` gave `n`: keeps what was read, and sets `ec` to timeout when
+// the deadline cut the read.
+void endRead(Reader& reader, net::ByteBuffer& in, size_t n, boost::system::error_code& ec) {
+  in.resize(reader.old + (ec ? 0 : n));
+  if (reader.deadline.end()) {
     ec = beast::error::timeout;
   }
-  ++st.read; // done: the wait, if it still runs, no longer matches
-  deadline.timer.cancel();
 }
 
 // Sends what the socket takes of `data` now (a non-blocking socket: set by the session and at
@@ -963,19 +949,20 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
   // Lingering close: stop sending, then read and drop what the client still sends for a moment, so
   // that closing with unread bytes does not reset the connection before it has read the reply.
   stream.socket().shutdown(Socket::shutdown_send, ec);
-  ReadDeadline timer(stream.get_executor());
+  Reader timer(stream.get_executor());
   net::ByteBuffer sink;
   const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
   while (!ec && clock.monotonicNow() < until) {
     sink.clear();
-    const size_t n = co_await beginRead(stream, timer, sink, until - clock.monotonicNow(), ec);
+    const size_t n =
+        co_await beginRead(stream.socket(), timer, sink, until - clock.monotonicNow(), ec);
     endRead(timer, sink, n, ec);
   }
 }
 
 awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listener) {
   Stream stream(std::move(socket));
-  ReadDeadline read_timer(stream.get_executor()); // beginRead's
+  Reader reader(stream.get_executor()); // beginRead's
   {
     boost::system::error_code ignored; // writeNow needs it; Asio's async operations do not care
     stream.socket().non_blocking(true, ignored);
@@ -1019,8 +1006,8 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       const core::Duration limit =
           head_deadline ? *head_deadline - clock.monotonicNow() : options.idle_timeout;
       const size_t old = in.size();
-      const size_t n = co_await beginRead(stream, read_timer, in, limit, ec);
-      endRead(read_timer, in, n, ec);
+      const size_t n = co_await beginRead(stream.socket(), reader, in, limit, ec);
+      endRead(reader, in, n, ec);
       if (ec) {
         break;
       }
@@ -1105,8 +1092,8 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       const auto length = static_cast<size_t>(*head.content_length);
       while (in.size() < length && !ec) {
         const size_t n =
-            co_await beginRead(stream, read_timer, in, options.stream_idle_timeout, ec);
-        endRead(read_timer, in, n, ec);
+            co_await beginRead(stream.socket(), reader, in, options.stream_idle_timeout, ec);
+        endRead(reader, in, n, ec);
       }
       if (ec) {
         if (ec == beast::error::timeout) {
@@ -1126,8 +1113,8 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
           break;
         }
         const size_t n =
-            co_await beginRead(stream, read_timer, in, options.stream_idle_timeout, ec);
-        endRead(read_timer, in, n, ec);
+            co_await beginRead(stream.socket(), reader, in, options.stream_idle_timeout, ec);
+        endRead(reader, in, n, ec);
         if (ec) {
           break;
         }
@@ -1377,16 +1364,15 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     // Without a per-try or route timeout, an upstream that sends nothing is still bounded by the
     // stream idle timeout (Envoy's 5 min), not waited on forever.
     const bool idle_bound = !remaining();
-    if (auto r = remaining()) {
-      conn->stream.expires_after(std::max<core::Duration>(*r, 1ms));
-    } else {
-      conn->stream.expires_after(options.stream_idle_timeout);
-    }
+    const core::Duration io_limit =
+        idle_bound ? options.stream_idle_timeout : std::max<core::Duration>(*remaining(), 1ms);
+    const ReadDeadline::Clock::time_point io_by = ReadDeadline::Clock::now() + io_limit;
     boost::system::error_code ec;
     std::string& wire = conn->wire;
     serializeUpstream(upstream, router_fields, wire);
     const size_t sent = writeNow(conn->stream, wire, ec);
     if (!ec && sent < wire.size()) {
+      conn->stream.expires_at(io_by);
       co_await asio::async_write(conn->stream, asio::buffer(wire.data() + sent, wire.size() - sent),
                                  asio::redirect_error(use_awaitable, ec));
     }
@@ -1408,16 +1394,11 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     net::http1::ResponseHead& head = conn->head;
     bool any_byte = false;
     size_t old = 0;
-    // Reads into `in`'s spare room; the beast stream's expiry bounds each read.
-    auto startRead = [&] {
-      old = in.size();
-      const size_t room = std::min(std::max(in.capacity() - old, kReadMin), kReadChunk);
-      in.resize(old + room);
-      return conn->stream.async_read_some(asio::buffer(in.data() + old, room),
-                                          asio::redirect_error(use_awaitable, ec));
-    };
+    // Reads into `in`'s spare room, all by the attempt's deadline.
+    auto startRead = [&] { return beginRead(conn->stream.socket(), conn->reader, in, io_by, ec); };
     auto endRead = [&](size_t n) {
-      in.resize(old + (ec ? 0 : n));
+      old = conn->reader.old;
+      proxy::endRead(conn->reader, in, n, ec);
       any_byte = any_byte || (!ec && n > 0);
       return !ec;
     };
@@ -1558,7 +1539,6 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       if (in.capacity() > size_t{64} * 1024) {
         in.shrinkToFit(); // empty here: a large response's buffer does not stay with the pool
       }
-      conn->stream.expires_never();
       pool().push_back(std::move(conn));
       budget.notify(); // a pending request may take it
     }
