@@ -949,14 +949,14 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
   // Lingering close: stop sending, then read and drop what the client still sends for a moment, so
   // that closing with unread bytes does not reset the connection before it has read the reply.
   stream.socket().shutdown(Socket::shutdown_send, ec);
-  Reader timer(stream.get_executor());
+  Reader reader(stream.get_executor());
   net::ByteBuffer sink;
   const core::MonoTime until = clock.monotonicNow() + 1s; // Envoy's delayed_close_timeout
   while (!ec && clock.monotonicNow() < until) {
     sink.clear();
     const size_t n =
-        co_await beginRead(stream.socket(), timer, sink, until - clock.monotonicNow(), ec);
-    endRead(timer, sink, n, ec);
+        co_await beginRead(stream.socket(), reader, sink, until - clock.monotonicNow(), ec);
+    endRead(reader, sink, n, ec);
   }
 }
 
@@ -1363,9 +1363,10 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     }
     // Without a per-try or route timeout, an upstream that sends nothing is still bounded by the
     // stream idle timeout (Envoy's 5 min), not waited on forever.
-    const bool idle_bound = !remaining();
+    const std::optional<core::Duration> left = remaining();
+    const bool idle_bound = !left;
     const core::Duration io_limit =
-        idle_bound ? options.stream_idle_timeout : std::max<core::Duration>(*remaining(), 1ms);
+        idle_bound ? options.stream_idle_timeout : std::max<core::Duration>(*left, 1ms);
     const ReadDeadline::Clock::time_point io_by = ReadDeadline::Clock::now() + io_limit;
     boost::system::error_code ec;
     std::string& wire = conn->wire;
@@ -1393,11 +1394,9 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     net::ByteBuffer& in = conn->in;
     net::http1::ResponseHead& head = conn->head;
     bool any_byte = false;
-    size_t old = 0;
     // Reads into `in`'s spare room, all by the attempt's deadline.
     auto startRead = [&] { return beginRead(conn->stream.socket(), conn->reader, in, io_by, ec); };
     auto endRead = [&](size_t n) {
-      old = conn->reader.old;
       proxy::endRead(conn->reader, in, n, ec);
       any_byte = any_byte || (!ec && n > 0);
       return !ec;
@@ -1412,7 +1411,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
           break;
         }
         if (in.size() > upstream_limits.max_head_bytes ||
-            std::string_view(in).find('\n', old) != std::string_view::npos) {
+            std::string_view(in).find('\n', conn->reader.old) != std::string_view::npos) {
           e = net::http1::parseResponseHead(in, upstream_limits, head);
         }
       }

@@ -10,7 +10,6 @@ ReadDeadline::~ReadDeadline() {
   // The timer's destructor cancels the outstanding wait; a handler that already completed and is
   // queued finds no owner and does nothing.
   state_->owner = nullptr;
-  state_->socket = nullptr;
 }
 
 void ReadDeadline::begin(Socket& socket, Clock::time_point by) {
@@ -18,7 +17,7 @@ void ReadDeadline::begin(Socket& socket, Clock::time_point by) {
   st.socket = &socket;
   st.deadline = by;
   st.fired = false;
-  if (!st.armed || by < st.armed_at) {
+  if (!st.armed || by < timer_.expiry()) {
     arm(by);
   }
 }
@@ -34,9 +33,7 @@ bool ReadDeadline::end() {
 void ReadDeadline::arm(Clock::time_point at) {
   State& st = *state_;
   st.armed = true;
-  st.armed_at = at;
   const uint64_t generation = ++st.generation;
-  ++st.arms;
   timer_.expires_at(at); // cancels the wait outstanding, if any (its generation is now stale)
   timer_.async_wait([state = state_, generation](const boost::system::error_code& error) {
     if (!error) {

@@ -45,7 +45,7 @@ public:
   bool end();
 
   // How many times the timer has been armed (tests: laziness is observable).
-  uint64_t arms() const { return state_->arms; }
+  uint64_t arms() const { return state_->generation; }
   // Whether a wait is outstanding on the timer.
   bool armed() const { return state_->armed; }
 
@@ -55,10 +55,8 @@ private:
     Socket* socket = nullptr;      // the pending read's; null when no read is pending
     Clock::time_point deadline;    // the pending read's
     bool fired = false;            // the pending read's deadline passed and cancelled it
-    bool armed = false;            // a wait is outstanding on the timer
-    Clock::time_point armed_at;    // its expiry
-    uint64_t generation = 0;       // of the outstanding wait: an older one's handler is stale
-    uint64_t arms = 0;
+    bool armed = false;            // a wait is outstanding on the timer (until timer_.expiry())
+    uint64_t generation = 0;       // of the outstanding wait, one per arming: older ones are stale
   };
   void arm(Clock::time_point at);
   static void onTimer(const std::shared_ptr<State>& state, uint64_t generation);
