@@ -20,6 +20,7 @@
 #include "meshproof/metrics/istio_metrics.h"
 #include "meshproof/net/asio.h"
 #include "meshproof/net/byte_buffer.h"
+#include "meshproof/net/socket_read.h"
 
 #include "meshproof/proxy/message.h"
 #include "meshproof/proxy/outlier_detector.h"
@@ -610,29 +611,29 @@ constexpr size_t kReadMin = 2048;                // room a read always has
 // it, and the proxy has a 408 to send).
 //
 // The read goes straight into `in`'s spare room (at least kReadMin bytes, so an idle
-// connection holds 2 KiB, not a 16 KiB buffer). async_read_some, unlike async_wait followed by
-// read_some, neither re-arms the descriptor (epoll_ctl) nor sets non-blocking mode (ioctl) per
-// read. It does try a recv at once: Boost 1.74's reactor reads speculatively after any arrival it
-// served and marks a socket drained only at a read of zero bytes, so a read that finds nothing
-// yet costs a recv that returns EAGAIN before it waits for epoll's edge.
+// connection holds 2 KiB, not a 16 KiB buffer). It is net::asyncReadSome: like async_read_some
+// it neither re-arms the descriptor (epoll_ctl) nor sets non-blocking mode (ioctl) per read, and
+// with ReadStart::AfterWrite (the first read for a response or for the next request) it does not
+// try a recv that can only return EAGAIN when the last read drained the socket.
 //
 // Two calls, not one coroutine, so a read costs no coroutine frame: co_await what beginRead
 // returns, then call endRead with its result.
 auto beginRead(Socket& socket, Reader& reader, net::ByteBuffer& in,
-               ReadDeadline::Clock::time_point by, boost::system::error_code& ec) {
+               ReadDeadline::Clock::time_point by, boost::system::error_code& ec,
+               net::ReadStart start = net::ReadStart::Continue) {
   reader.deadline.begin(socket, by);
   reader.old = in.size();
   const size_t room = std::min(std::max(in.capacity() - reader.old, kReadMin), kReadChunk);
   in.resize(reader.old + room);
-  return socket.async_read_some(asio::buffer(in.data() + reader.old, room),
-                                asio::redirect_error(use_awaitable, ec));
+  return net::asyncReadSome(socket, asio::buffer(in.data() + reader.old, room), start,
+                            asio::redirect_error(use_awaitable, ec));
 }
 
 // The same, waiting at most `limit` from now.
 auto beginRead(Socket& socket, Reader& reader, net::ByteBuffer& in, core::Duration limit,
-               boost::system::error_code& ec) {
+               boost::system::error_code& ec, net::ReadStart start = net::ReadStart::Continue) {
   return beginRead(socket, reader, in,
-                   ReadDeadline::Clock::now() + std::max<core::Duration>(limit, 0ms), ec);
+                   ReadDeadline::Clock::now() + std::max<core::Duration>(limit, 0ms), ec, start);
 }
 
 // After `co_await beginRead(...)` gave `n`: keeps what was read, and sets `ec` to timeout when
@@ -966,6 +967,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
   {
     boost::system::error_code ignored; // writeNow needs it; Asio's async operations do not care
     stream.socket().non_blocking(true, ignored);
+    net::enableDrainHint(stream.socket().native_handle());
   }
   Session self{&stream, listener == nullptr};
   sessions.insert(&self);
@@ -1001,13 +1003,16 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       e = net::http1::parseRequestHead(in, limits, head);
     }
     boost::system::error_code ec;
+    // Nothing left over: the response went out since the last read (or this is the first).
+    net::ReadStart read_start = in.empty() ? net::ReadStart::AfterWrite : net::ReadStart::Continue;
     while (e == net::http1::Error::Incomplete) {
       self.idle = !head_deadline;
       const core::Duration limit =
           head_deadline ? *head_deadline - clock.monotonicNow() : options.idle_timeout;
       const size_t old = in.size();
-      const size_t n = co_await beginRead(stream.socket(), reader, in, limit, ec);
+      const size_t n = co_await beginRead(stream.socket(), reader, in, limit, ec, read_start);
       endRead(reader, in, n, ec);
+      read_start = net::ReadStart::Continue;
       if (ec) {
         break;
       }
@@ -1360,6 +1365,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
       }
       conn->stream.socket().set_option(tcp::no_delay(true), ec);
       conn->stream.socket().non_blocking(true, ec); // for writeNow
+      net::enableDrainHint(conn->stream.socket().native_handle());
     }
     // Without a per-try or route timeout, an upstream that sends nothing is still bounded by the
     // stream idle timeout (Envoy's 5 min), not waited on forever.
@@ -1394,8 +1400,13 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     net::ByteBuffer& in = conn->in;
     net::http1::ResponseHead& head = conn->head;
     bool any_byte = false;
-    // Reads into `in`'s spare room, all by the attempt's deadline.
-    auto startRead = [&] { return beginRead(conn->stream.socket(), conn->reader, in, io_by, ec); };
+    // Reads into `in`'s spare room, all by the attempt's deadline. The first follows the request
+    // written just now.
+    net::ReadStart start = net::ReadStart::AfterWrite;
+    auto startRead = [&] {
+      return beginRead(conn->stream.socket(), conn->reader, in, io_by, ec,
+                       std::exchange(start, net::ReadStart::Continue));
+    };
     auto endRead = [&](size_t n) {
       proxy::endRead(conn->reader, in, n, ec);
       any_byte = any_byte || (!ec && n > 0);
