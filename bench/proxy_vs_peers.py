@@ -141,6 +141,56 @@ def instructions_per_request(cmd, port, tmp, name):
             proc.wait()
 
 
+# The system calls of a proxy's loop, counted on syscall tracepoints (perf stat, root).
+SYSCALLS = ("recvfrom", "recvmsg", "read", "readv", "sendto", "sendmsg", "write", "writev",
+            "epoll_wait", "epoll_pwait", "epoll_ctl")
+READS = ("recvfrom", "recvmsg", "read", "readv")
+
+
+def syscalls_per_request(pid, port, seconds=5):
+    """Counts the system calls `pid` makes while wrk (32 connections) drives it for `seconds`:
+    returns (requests, {syscall: count}, reads that found nothing (EAGAIN)), or None where perf
+    or the tracepoints are not available."""
+    perf = shutil.which("perf")
+    if not perf or not os.path.isdir("/sys/kernel/tracing/events/syscalls") and \
+            not os.path.isdir("/sys/kernel/debug/tracing/events/syscalls"):
+        return None
+    events = []
+    for name in SYSCALLS:
+        events += ["-e", f"syscalls:sys_enter_{name}"]
+    for name in READS:
+        events += ["-e", f"syscalls:sys_exit_{name}", "--filter", "ret == -11"]
+    out = tempfile.mktemp(prefix="perf-", suffix=".csv")
+    stat = subprocess.Popen([perf, "stat", "-x,", "-o", out, "-p", str(pid), *events],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # perf attaches
+        run = subprocess.run(pinned(["wrk", "-t1", "-c32", f"-d{seconds}s",
+                                     f"http://127.0.0.1:{port}/"], 0),
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        stat.send_signal(signal.SIGINT)
+        stat.wait(timeout=10)
+    requests = int(re.search(r"(\d+) requests in", run).group(1))
+    counts, eagain = {}, 0
+    try:
+        with open(out) as f:
+            for line in f:
+                fields = line.strip().split(",")
+                if len(fields) < 3 or not fields[0].isdigit():
+                    continue
+                kind, name = fields[2].split(":")[1].split("_", 2)[1:]
+                if kind == "enter":
+                    counts[name] = int(fields[0])
+                else:
+                    eagain += int(fields[0])
+    finally:
+        os.unlink(out)
+    if not counts:
+        return None
+    return requests, counts, eagain
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -305,6 +355,20 @@ spec:
             before, after = idle_rss(proc.pid, port, args.idle)
             print(f"{name} RSS: {before / 1024:.1f} MiB idle, {after / 1024:.1f} MiB with "
                   f"{args.idle} idle keep-alive connections")
+        per_request = {}
+        for name in ("meshproof", "haproxy", "nginx"):
+            r = syscalls_per_request(pids[name], targets[name])
+            if r is None:
+                print("system calls per request: perf or its syscall tracepoints are missing")
+                break
+            per_request[name] = r
+        if per_request:
+            print("system calls per request (perf stat on syscall tracepoints, wrk -t1 -c32 -d5s):")
+            for name, (requests, counts, eagain) in per_request.items():
+                total = sum(counts.values())
+                detail = ", ".join(f"{k} {v / requests:.2f}" for k, v in counts.items() if v)
+                print(f"{name:<10} {total / requests:>6.2f}  ({detail}; reads finding nothing "
+                      f"{eagain / requests:.2f})")
         if args.instructions:
             commands = {
                 "meshproof": ([args.binary, "proxy", "-f", f"{tmp}/mesh.yaml", "--admin-port",

@@ -15,7 +15,7 @@ TEST=(libgtest-dev libgmock-dev libbenchmark-dev python3 clang-format clang-tidy
       prometheus python3-yaml python3-jsonschema  # promtool; monitoring tests (schemas)
       chromium fonts-dejavu-core  # the HTML report, opened headless
       clang-14 libclang-rt-14-dev)  # the libFuzzer target (fuzz/), in the asan preset
-BENCH=(haproxy nginx-light wrk valgrind)  # make bench: the proxy side by side with HAProxy and nginx (valgrind: instructions per request)
+BENCH=(haproxy nginx-light wrk valgrind linux-perf)  # make bench: the proxy side by side with HAProxy and nginx (valgrind: instructions per request; perf: system calls per request)
 PACKAGES=("${BUILD[@]}" "${LIBS[@]}" "${TEST[@]}" "${BENCH[@]}")
 
 missing=()
