@@ -1003,7 +1003,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       e = net::http1::parseRequestHead(in, limits, head);
     }
     boost::system::error_code ec;
-    // Nothing left over: the response went out since the last read (or this is the first).
+    // Nothing left over: the response went out since the last read (or this is the first). Every
+    // pass of this loop ends with a response written or leaves it: a `continue` that skipped the
+    // write would make this AfterWrite wrong (net/socket_read.h).
     net::ReadStart read_start = in.empty() ? net::ReadStart::AfterWrite : net::ReadStart::Continue;
     while (e == net::http1::Error::Incomplete) {
       self.idle = !head_deadline;

@@ -1,7 +1,8 @@
 // net::asyncReadSome against real loopback sockets and a real io_context: a keep-alive exchange
 // costs no recv that finds nothing (and does without the kernel's hint, as Asio's own reads), an
 // end of stream or a reset that came with the last bytes is still seen, a stream read with every
-// read trusting the drained mark arrives whole, and cancelling ends a waiting read.
+// read trusting the drained mark arrives whole, and cancelling, closing or destroying the
+// io_context ends a waiting read.
 #include "meshproof/net/socket_read.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 
 #include <array>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -159,7 +161,15 @@ TEST(SocketRead, AResetThatCameWithTheLastBytesEndsAContinueRead) {
   sendThenReset(p, r, "part of a message");
   ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
   EXPECT_FALSE(*r.done);
-  EXPECT_EQ(r.text(), "part of a message"); // the queue is empty now, and marked drained
+  EXPECT_EQ(r.text(), "part of a message");
+  // The queue is empty now and marked drained, and the reset raised no edge of its own: a read
+  // that trusts the mark waits (why a read inside a message must not), until cancelled.
+  r.start(p, ReadStart::AfterWrite);
+  EXPECT_FALSE(runUntil(
+      p.io, [&] { return r.done.has_value(); }, 300ms))
+      << "the read did not wait: the premise of this test no longer holds";
+  p.ours.cancel();
+  ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
   r.start(p, ReadStart::Continue);
   ASSERT_TRUE(runUntil(
       p.io, [&] { return r.done.has_value(); }, 2s))
@@ -227,6 +237,50 @@ TEST(SocketRead, CancellingEndsAWaitingRead) {
   asio::write(p.peer, asio::buffer("after", 5));
   ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
   EXPECT_EQ(r.text(), "after");
+}
+
+TEST(SocketRead, AContinueReadThatWaitsMakesOneRecvBeforeItsEdge) {
+  // Its own recv finds nothing; the reactor's speculative try inside start_op must not repeat it.
+  Pair p;
+  const ReadStats before = readStats();
+  PendingRead r;
+  r.start(p, ReadStart::Continue);
+  p.io.poll();
+  ASSERT_FALSE(r.done.has_value());
+  asio::write(p.peer, asio::buffer("late", 4));
+  ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
+  EXPECT_EQ(r.text(), "late");
+  EXPECT_EQ(readStats().recvs - before.recvs, 2u);
+  EXPECT_EQ(readStats().would_block - before.would_block, 1u);
+}
+
+TEST(SocketRead, ClosingEndsAWaitingRead) {
+  Pair p;
+  PendingRead r;
+  r.start(p, ReadStart::AfterWrite);
+  p.io.poll();
+  ASSERT_FALSE(r.done.has_value());
+  p.ours.close();
+  ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
+  EXPECT_EQ(*r.done, asio::error::operation_aborted);
+}
+
+TEST(SocketRead, AReadStillWaitingWhenItsIoContextGoesIsDestroyedUncalled) {
+  // The io_context's shutdown frees the operation without an upcall (the owner-less
+  // completion); its handler, and what it holds, are destroyed (ASan/LSan would see a leak).
+  auto held = std::make_shared<int>(0);
+  const std::weak_ptr<int> watch = held;
+  bool called = false;
+  {
+    Pair p;
+    std::array<char, 16> buf{};
+    asyncReadSome(
+        p.ours, asio::buffer(buf), ReadStart::AfterWrite,
+        [&called, h = std::move(held)](boost::system::error_code, size_t) { called = true; });
+    p.io.poll();
+  }
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(watch.expired());
 }
 
 TEST(SocketRead, AnEmptyBufferCompletesAtOnceWithNothing) {
