@@ -23,6 +23,7 @@ import argparse
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -147,10 +148,11 @@ SYSCALLS = ("recvfrom", "recvmsg", "read", "readv", "sendto", "sendmsg", "write"
 READS = ("recvfrom", "recvmsg", "read", "readv")
 
 
-def syscalls_per_request(pid, port, seconds=5):
+def syscalls_per_request(pid, port, tmp, seconds=5):
     """Counts the system calls `pid` makes while wrk (32 connections) drives it for `seconds`:
     returns (requests, {syscall: count}, reads that found nothing (EAGAIN)), or None where perf
-    or the tracepoints are not available."""
+    or the tracepoints are not available. perf starts with its events off and counts from its
+    acknowledged "enable" to wrk's end, so the window is wrk's run."""
     perf = shutil.which("perf")
     if not perf or not os.path.isdir("/sys/kernel/tracing/events/syscalls") and \
             not os.path.isdir("/sys/kernel/debug/tracing/events/syscalls"):
@@ -160,17 +162,37 @@ def syscalls_per_request(pid, port, seconds=5):
         events += ["-e", f"syscalls:sys_enter_{name}"]
     for name in READS:
         events += ["-e", f"syscalls:sys_exit_{name}", "--filter", "ret == -11"]
-    out = tempfile.mktemp(prefix="perf-", suffix=".csv")
-    stat = subprocess.Popen([perf, "stat", "-x,", "-o", out, "-p", str(pid), *events],
+    out, ctl, ack = (f"{tmp}/perf-{pid}.{x}" for x in ("csv", "ctl", "ack"))
+    for fifo in (ctl, ack):
+        os.mkfifo(fifo)
+    ack_fd = os.open(ack, os.O_RDONLY | os.O_NONBLOCK)  # before perf opens it to write
+    stat = subprocess.Popen([perf, "stat", "-x,", "-o", out, "-p", str(pid), "--delay=-1",
+                             f"--control=fifo:{ctl},{ack}", *events],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = None
     try:
-        time.sleep(0.5)  # perf attaches
-        run = subprocess.run(pinned(["wrk", "-t1", "-c32", f"-d{seconds}s",
-                                     f"http://127.0.0.1:{port}/"], 0),
-                             capture_output=True, text=True, check=True).stdout
+        ctl_fd = None
+        give_up = time.monotonic() + 10
+        while ctl_fd is None and stat.poll() is None and time.monotonic() < give_up:
+            try:
+                ctl_fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO until perf reads it
+            except OSError:
+                time.sleep(0.01)
+        if ctl_fd is not None:
+            os.write(ctl_fd, b"enable\n")
+            os.close(ctl_fd)
+            if select.select([ack_fd], [], [], 10)[0] and os.read(ack_fd, 16).startswith(b"ack"):
+                run = subprocess.run(pinned(["wrk", "-t1", "-c32", f"-d{seconds}s",
+                                             f"http://127.0.0.1:{port}/"], 0),
+                                     capture_output=True, text=True, check=True).stdout
     finally:
         stat.send_signal(signal.SIGINT)
         stat.wait(timeout=10)
+        os.close(ack_fd)
+        for fifo in (ctl, ack):
+            os.unlink(fifo)
+    if run is None:
+        return None
     requests = int(re.search(r"(\d+) requests in", run).group(1))
     counts, eagain = {}, 0
     try:
@@ -357,7 +379,7 @@ spec:
                   f"{args.idle} idle keep-alive connections")
         per_request = {}
         for name in ("meshproof", "haproxy", "nginx"):
-            r = syscalls_per_request(pids[name], targets[name])
+            r = syscalls_per_request(pids[name], targets[name], tmp)
             if r is None:
                 print("system calls per request: perf or its syscall tracepoints are missing")
                 break

@@ -6,6 +6,8 @@
 #include "meshproof/net/socket_read.h"
 
 #include <gtest/gtest.h>
+
+#include "unit/net/run_until.h"
 #include <poll.h>
 
 #include <array>
@@ -63,20 +65,15 @@ struct PendingRead {
   std::string text() const { return {buf.data(), n}; }
 };
 
-// Runs handlers until `cond` holds; false (instead of hanging) after `bound`.
-template <typename Cond>
-bool runUntil(asio::io_context& io, Cond cond, Clock::duration bound = 10s) {
-  const auto give_up = Clock::now() + bound;
-  while (!cond()) {
-    if (Clock::now() > give_up) {
-      return false;
-    }
-    if (io.stopped()) {
-      io.restart(); // it stops when it runs out of work
-    }
-    io.run_one_for(20ms);
-  }
-  return true;
+using net::testing::runUntil;
+
+// Starts a read on `p.ours` that waits (its first try finds nothing), so that what comes next
+// reaches it through one edge of epoll, as on a connection that waits for a request.
+void startWaiting(Pair& p, PendingRead& r, ReadStart start = ReadStart::AfterWrite) {
+  r.start(p, start);
+  p.io.restart();
+  p.io.poll();
+  ASSERT_FALSE(r.done.has_value());
 }
 
 // `rounds` request/response exchanges, each read started before its bytes are sent (so a recv
@@ -85,9 +82,7 @@ ReadStats keepAlive(Pair& p, int rounds) {
   const ReadStats before = readStats();
   for (int i = 0; i < rounds; ++i) {
     PendingRead r;
-    r.start(p, ReadStart::AfterWrite);
-    p.io.restart();
-    p.io.poll(); // the read is waiting now
+    startWaiting(p, r);
     const std::string request = "request " + std::to_string(i);
     asio::write(p.peer, asio::buffer(request));
     EXPECT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); })) << "round " << i;
@@ -116,15 +111,6 @@ TEST(SocketRead, WithoutTheKernelsHintEachReadFirstFindsNothingAsAsiosOwn) {
   const ReadStats s = keepAlive(p, 50);
   EXPECT_EQ(s.would_block, 50u);
   EXPECT_EQ(s.recvs, 100u);
-}
-
-// Starts a read on `p.ours` that waits (its first try finds nothing), so that what comes next
-// reaches it through one edge of epoll, as on a connection that waits for a request.
-void startWaiting(Pair& p, PendingRead& r) {
-  r.start(p, ReadStart::AfterWrite);
-  p.io.restart();
-  p.io.poll();
-  ASSERT_FALSE(r.done.has_value());
 }
 
 TEST(SocketRead, AnEndOfStreamThatCameWithTheLastBytesEndsTheNextRead) {
@@ -226,9 +212,7 @@ TEST(SocketRead, AStreamReadWithEveryReadTrustingTheDrainedMarkArrivesWhole) {
 TEST(SocketRead, CancellingEndsAWaitingRead) {
   Pair p;
   PendingRead r;
-  r.start(p, ReadStart::AfterWrite);
-  p.io.poll();
-  EXPECT_FALSE(r.done.has_value());
+  startWaiting(p, r);
   p.ours.cancel();
   ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
   EXPECT_EQ(*r.done, asio::error::operation_aborted);
@@ -244,9 +228,7 @@ TEST(SocketRead, AContinueReadThatWaitsMakesOneRecvBeforeItsEdge) {
   Pair p;
   const ReadStats before = readStats();
   PendingRead r;
-  r.start(p, ReadStart::Continue);
-  p.io.poll();
-  ASSERT_FALSE(r.done.has_value());
+  startWaiting(p, r, ReadStart::Continue);
   asio::write(p.peer, asio::buffer("late", 4));
   ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
   EXPECT_EQ(r.text(), "late");
@@ -257,9 +239,7 @@ TEST(SocketRead, AContinueReadThatWaitsMakesOneRecvBeforeItsEdge) {
 TEST(SocketRead, ClosingEndsAWaitingRead) {
   Pair p;
   PendingRead r;
-  r.start(p, ReadStart::AfterWrite);
-  p.io.poll();
-  ASSERT_FALSE(r.done.has_value());
+  startWaiting(p, r);
   p.ours.close();
   ASSERT_TRUE(runUntil(p.io, [&] { return r.done.has_value(); }));
   EXPECT_EQ(*r.done, asio::error::operation_aborted);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/net/run_until.h"
+
 #include <array>
 #include <chrono>
 #include <optional>
@@ -45,21 +47,7 @@ struct PendingRead {
   }
 };
 
-// Runs handlers until `cond` holds; fails the test (instead of hanging) after 10 s.
-template <typename Cond>
-bool runUntil(asio::io_context& io, Cond cond) {
-  const auto give_up = Clock::now() + 10s;
-  while (!cond()) {
-    if (Clock::now() > give_up) {
-      return false;
-    }
-    if (io.stopped()) {
-      io.restart(); // it stops when it runs out of work
-    }
-    io.run_one_for(50ms);
-  }
-  return true;
-}
+using net::testing::runUntil;
 
 // A read bounded by `by` that data reaches first: it completes without error and is not cut.
 ::testing::AssertionResult servedInTime(Pair& p, ReadDeadline& d, PendingRead& r,
