@@ -7,6 +7,9 @@
 //  - the chunked decoder gives the same verdict and the same body whether the bytes come at once or
 //    split at an input-chosen point (the proxy reads in arbitrary pieces), and never yields more
 //    than the body limit;
+//  - the one-pass field scan (detail::scanFieldLine) takes a line, from every offset the input
+//    has, exactly when the general path does (a field line ending in CRLF that parseFieldLine
+//    takes), with the same name, value and end;
 //  - routing a parsed request over a fixed route table (exact, prefix, regex, header, method,
 //    query, ignoreUriCase, withoutHeaders matchers) returns a route of that table or none, and the
 //    weighted pick stays within the route's destinations.
@@ -133,6 +136,26 @@ void checkChunked(std::string_view body, size_t cut, const Limits& limits) {
   check(out_whole.size() <= limits.max_body_bytes);
 }
 
+// The one-pass scan against the general path for the line at `pos` (cut at the limit `stop`).
+void checkFieldScan(std::string_view input, size_t pos, size_t stop) {
+  std::vector<meshproof::net::http1::Field> scanned;
+  size_t scan_pos = pos;
+  const bool scan = meshproof::net::http1::detail::scanFieldLine(input, stop, scan_pos, scanned);
+  const size_t lf = input.find('\n', pos);
+  bool general = lf != std::string_view::npos && lf + 1 <= std::min(stop, input.size()) &&
+                 lf > pos + 1 && input[lf - 1] == '\r';
+  std::vector<meshproof::net::http1::Field> parsed;
+  general = general && meshproof::net::http1::detail::parseFieldLine(
+                           input.substr(pos, lf - 1 - pos), parsed) == Error::Ok;
+  check(scan == general);
+  if (scan) {
+    check(scanned.size() == 1 && scanned[0].name == parsed[0].name &&
+          scanned[0].value == parsed[0].value && scan_pos == lf + 1);
+  } else {
+    check(scanned.empty() && scan_pos == pos);
+  }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -193,6 +216,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (head.chunked) {
       checkChunked(input.substr(head.head_bytes), cut, limits);
     }
+  }
+  // The field scan from the start, after each LF, and with the limit cut at the input's length.
+  for (size_t pos = 0; pos < size;) {
+    checkFieldScan(input, pos, limits.max_head_bytes);
+    checkFieldScan(input, pos, cut);
+    const size_t lf = input.find('\n', pos);
+    pos = lf == std::string_view::npos ? size : lf + 1;
   }
   // The decoder on its own, over the whole input as a body.
   checkChunked(input, cut, limits);

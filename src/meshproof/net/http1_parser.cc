@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <array>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace meshproof::net::http1 {
 
 std::string_view trimOws(std::string_view s) {
@@ -147,8 +151,12 @@ Error parseRequestLine(std::string_view line, RequestHead& out) {
   return Error::Ok;
 }
 
+} // namespace
+
+namespace detail {
+
 // One field line (CRLF removed). Field values: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
-Error parseField(std::string_view line, std::vector<Field>& fields) {
+Error parseFieldLine(std::string_view line, std::vector<Field>& fields) {
   // The common case in one pass: a token, a colon, then value bytes to the end of the line (its
   // trailing OWS trimmed after). Anything else goes to the checks below, which say what is wrong.
   const char* b = line.data();
@@ -194,6 +202,102 @@ Error parseField(std::string_view line, std::vector<Field>& fields) {
   return Error::Ok;
 }
 
+namespace {
+
+#if defined(__SSE2__)
+// 16 bytes at `p`, which may be unaligned.
+__m128i load16(const char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); // NOLINT: the intrinsic's type
+}
+// Bit i set when byte i of `v` is in [lo, lo + span] (unsigned).
+unsigned inRange(__m128i v, char lo, char span) {
+  const __m128i shifted = _mm_sub_epi8(v, _mm_set1_epi8(lo));
+  return static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(shifted, _mm_set1_epi8(span)), shifted)));
+}
+#endif
+
+// Bytes from `p` (before `stop`) that are ASCII letters, digits or '-', what field names are made
+// of nearly always (tchar has a few more, which the caller's byte loop takes).
+size_t nameRun(const char* p, const char* stop) {
+  const char* q = p;
+#if defined(__SSE2__)
+  while (stop - q >= 16) {
+    const __m128i v = load16(q);
+    const unsigned ok =
+        inRange(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z' - 'a') | inRange(v, '0', 9) |
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('-'))));
+    if (ok != 0xffff) {
+      return static_cast<size_t>(q - p) + static_cast<size_t>(__builtin_ctz(~ok));
+    }
+    q += 16;
+  }
+#endif
+  return static_cast<size_t>(q - p);
+}
+
+// Bytes from `p` (before `stop`) that a field value may hold: HTAB, SP, VCHAR, obs-text.
+size_t valueRun(const char* p, const char* stop) {
+  const char* q = p;
+#if defined(__SSE2__)
+  while (stop - q >= 16) {
+    const __m128i v = load16(q);
+    const __m128i control =
+        _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+    const __m128i tab = _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'));
+    const __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+    const auto bad =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, control), del)));
+    if (bad != 0) {
+      return static_cast<size_t>(q - p) + static_cast<size_t>(__builtin_ctz(bad));
+    }
+    q += 16;
+  }
+#endif
+  while (q < stop && kValueByte[static_cast<unsigned char>(*q)]) {
+    ++q;
+  }
+  return static_cast<size_t>(q - p);
+}
+
+} // namespace
+
+bool scanFieldLine(std::string_view buffer, size_t stop_at, size_t& pos,
+                   std::vector<Field>& fields) {
+  const char* const begin = buffer.data();
+  const char* const stop = begin + std::min(stop_at, buffer.size());
+  const char* p = begin + pos;
+  const char* const name = p;
+  p += nameRun(p, stop);
+  while (p < stop && kTchar[static_cast<unsigned char>(*p)]) {
+    ++p;
+  }
+  if (p == name || p == stop || *p != ':') {
+    return false;
+  }
+  const char* const name_end = p++;
+  while (p < stop && (*p == ' ' || *p == '\t')) {
+    ++p;
+  }
+  const char* const value = p;
+  p += valueRun(p, stop);
+  if (stop - p < 2 || p[0] != '\r' || p[1] != '\n') {
+    return false;
+  }
+  const char* value_end = p;
+  while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) {
+    --value_end;
+  }
+  fields.push_back({std::string_view(name, static_cast<size_t>(name_end - name)),
+                    std::string_view(value, static_cast<size_t>(value_end - value))});
+  pos = static_cast<size_t>(p + 2 - begin);
+  return true;
+}
+
+} // namespace detail
+
+namespace {
+
 Error parseContentLength(std::string_view value, std::optional<uint64_t>& length) {
   bool ok = true;
   const bool all = forEachElement(value, [&](std::string_view element) {
@@ -231,8 +335,11 @@ struct Persistence {
   bool close = false;
   bool keep_alive = false;
   void add(std::string_view connection) {
-    close = close || listContains(connection, "close");
-    keep_alive = keep_alive || listContains(connection, "keep-alive");
+    forEachElement(connection, [&](std::string_view option) {
+      close = close || iequals(option, "close");
+      keep_alive = keep_alive || iequals(option, "keep-alive");
+      return true;
+    });
   }
   bool persistent(unsigned version_minor) const {
     return version_minor == 1 ? !close : (keep_alive && !close);
@@ -408,11 +515,24 @@ Error parseHead(std::string_view buffer, const Limits& limits, size_t& pos,
                 std::vector<Field>& fields, StartLine start) {
   bool first = true;
   while (true) {
+    // The usual field line, and the empty line, in one pass (detail::scanFieldLine): it takes
+    // only a line the general path below takes the same way, and within the head limit.
+    if (!first) {
+      if (pos + 2 <= std::min(buffer.size(), limits.max_head_bytes) && buffer[pos] == '\r' &&
+          buffer[pos + 1] == '\n') {
+        pos += 2;
+        return Error::Ok;
+      }
+      if (fields.size() < limits.max_headers &&
+          detail::scanFieldLine(buffer, limits.max_head_bytes, pos, fields)) {
+        continue;
+      }
+    }
     const size_t lf = buffer.find('\n', pos);
     const size_t end = lf == std::string_view::npos ? buffer.size() : lf + 1;
     // A CR that is not right before the LF, or a LF without CR, is refused (no bare CR/LF). In a
     // whole field line ending in CRLF (the first LF, so none inside), any other CR is one: that
-    // line is searched for it only when parseField's one pass fails (CR is not a value byte) or
+    // line is searched for it only when parseFieldLine's one pass fails (CR is not a value byte) or
     // the field count is full, which then report it first, as the search here would have.
     const bool whole_field_line = !first && lf != std::string_view::npos && lf > pos &&
                                   buffer[lf - 1] == '\r' && end <= limits.max_head_bytes;
@@ -446,7 +566,7 @@ Error parseHead(std::string_view buffer, const Limits& limits, size_t& pos,
       return line.find('\r') != std::string_view::npos ? Error::BadHeaderValue
                                                        : Error::TooManyHeaders;
     }
-    if (Error e = parseField(line, fields); e != Error::Ok) {
+    if (Error e = detail::parseFieldLine(line, fields); e != Error::Ok) {
       return e;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -333,6 +334,135 @@ TEST(Http1Parser, RejectsBrokenResponses) {
   small.max_headers = 2;
   EXPECT_EQ(parseResponse("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", head, small),
             Error::TooManyHeaders);
+}
+
+// The general path's verdict on the line at `pos`: a field line ending in the first LF from
+// `pos`, that LF before `stop`, the byte before it a CR, and parseFieldLine taking the rest.
+bool generalTakes(std::string_view buffer, size_t stop, size_t pos, Field& field, size_t& next) {
+  const size_t lf = buffer.find('\n', pos);
+  if (lf == std::string_view::npos || lf + 1 > std::min(stop, buffer.size()) || lf <= pos + 1 ||
+      buffer[lf - 1] != '\r') {
+    return false;
+  }
+  std::vector<Field> fields;
+  if (detail::parseFieldLine(buffer.substr(pos, lf - 1 - pos), fields) != Error::Ok) {
+    return false;
+  }
+  field = fields.at(0);
+  next = lf + 1;
+  return true;
+}
+
+// The one-pass scan and the general path give the same answer for `line` at offset `at` of a
+// buffer, with `after` following it, the head limit at `stop_shift` from the buffer's end. Returns
+// whether they agree; `took` counts the lines the scan took.
+::testing::AssertionResult sameVerdict(const std::string& line, const std::string& after, size_t at,
+                                       long stop_shift, size_t& took) {
+  const std::string buffer = std::string(at, 'p') + line + after;
+  const auto stop = static_cast<size_t>(static_cast<long>(buffer.size()) + stop_shift);
+  Field want;
+  size_t want_next = 0;
+  const bool general = generalTakes(buffer, stop, at, want, want_next);
+  std::vector<Field> fields;
+  size_t pos = at;
+  const bool scan = detail::scanFieldLine(buffer, stop, pos, fields);
+  if (scan != general) {
+    return ::testing::AssertionFailure()
+           << "scan " << (scan ? "took" : "refused") << " a line the general path "
+           << (general ? "takes" : "refuses") << ": \"" << ::testing::PrintToString(line) << "\" + "
+           << ::testing::PrintToString(after) << " at " << at << ", stop " << stop_shift;
+  }
+  if (!scan) {
+    if (pos != at || !fields.empty()) {
+      return ::testing::AssertionFailure() << "a refused line changed pos or the fields";
+    }
+    return ::testing::AssertionSuccess();
+  }
+  ++took;
+  if (fields.size() != 1 || fields[0].name != want.name || fields[0].value != want.value ||
+      pos != want_next) {
+    return ::testing::AssertionFailure()
+           << "different field for " << ::testing::PrintToString(line) << ": scan \""
+           << (fields.empty()
+                   ? ""
+                   : std::string(fields[0].name) + "\" = \"" + std::string(fields[0].value))
+           << "\" next " << pos << ", general \"" << want.name << "\" = \"" << want.value
+           << "\" next " << want_next;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Every byte value in every position of lines around the 16-byte steps of the scan (names and
+// values shorter than, equal to and longer than 16 and 32 bytes, tchars outside the letters,
+// trailing whitespace, empty values), each replaced and inserted, with the line ending at the
+// buffer's end (the byte loop), followed by more (the 16-byte loads), and with the head limit
+// cutting it at, just after and just before its LF.
+TEST(Http1Parser, OneFieldScanTakesExactlyWhatTheGeneralPathTakes) {
+  const std::vector<std::string> templates = {
+      "Host: a",
+      "Date: Fri, 04 Dec 2026 21:14:00 GMT",
+      "content-type:application/json",
+      "X:",
+      "X: \t ",
+      "X-Sixteen-Bytes-: v",
+      "A-Header-Name-Of-Thirty-Three-By: a value of exactly thirty-two by",
+      "x_y~z!#$%&'*+.^`|: caf\xc3\xa9 \t",
+  };
+  const std::vector<std::pair<std::string, long>> endings = {
+      {"\r\n", 0},   {"\r\n", -1},  {"\r\nNext: 1\r\n\r\n0123456789abcdef0123456789abcdef", 0},
+      {"\r\nN", -1}, {"\r\nN", -2}, {"\r\n", 1}};
+  size_t checked = 0;
+  size_t took = 0;
+  for (const std::string& base : templates) {
+    for (size_t i = 0; i <= base.size(); ++i) {
+      for (int b = 0; b < 256; ++b) {
+        std::vector<std::string> lines;
+        std::string inserted = base;
+        inserted.insert(inserted.begin() + static_cast<long>(i), static_cast<char>(b));
+        lines.push_back(std::move(inserted));
+        if (i < base.size()) {
+          std::string replaced = base;
+          replaced[i] = static_cast<char>(b);
+          lines.push_back(std::move(replaced));
+        }
+        for (const std::string& line : lines) {
+          for (const auto& [after, stop_shift] : endings) {
+            for (size_t at : {size_t{0}, size_t{5}}) {
+              ASSERT_TRUE(sameVerdict(line, after, at, stop_shift, took));
+              ++checked;
+            }
+          }
+        }
+      }
+    }
+  }
+  // Most of these lines are well formed and the scan takes them; the rest it leaves.
+  EXPECT_GT(took, checked / 3);
+  EXPECT_LT(took, checked);
+}
+
+// Seeded random lines over the bytes that matter (name and value bytes, colon, SP, HTAB, CR, LF,
+// NUL, DEL, obs-text, delimiters), lengths 0 to 80.
+TEST(Http1Parser, OneFieldScanAgreesOnRandomLines) {
+  std::mt19937 rng(20261204);
+  const std::string alphabet = "aZ09-_~!:  \t\r\n\x00\x7f\x80\xff(,;\"/=\x1f\x20";
+  std::uniform_int_distribution<size_t> pick(0, alphabet.size() - 1);
+  std::uniform_int_distribution<size_t> length(0, 80);
+  size_t took = 0;
+  for (int n = 0; n < 200000; ++n) {
+    std::string line;
+    const size_t len = length(rng);
+    for (size_t i = 0; i < len; ++i) {
+      // Mostly letters, so that long valid names and values come up too.
+      line += (rng() % 3 != 0) ? static_cast<char>('a' + rng() % 26) : alphabet[pick(rng)];
+    }
+    if (rng() % 2 == 0) {
+      line.insert(std::min(line.size(), size_t{rng() % 20}), ": ");
+    }
+    ASSERT_TRUE(
+        sameVerdict(line, (rng() % 2 == 0) ? "\r\n" : "\r\nX: 1\r\n0123456789abcdef", 0, 0, took));
+  }
+  EXPECT_GT(took, size_t{1000});
 }
 
 } // namespace
