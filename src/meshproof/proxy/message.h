@@ -148,6 +148,14 @@ struct Response {
   unsigned version = 11;
   Fields fields;
   std::string body;
+
+  // Empties the response for the next one, keeping its storage.
+  void clear() {
+    status = 200;
+    version = 11;
+    fields.clear();
+    body.clear();
+  }
 };
 
 } // namespace meshproof::proxy

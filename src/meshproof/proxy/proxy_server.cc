@@ -329,8 +329,11 @@ struct ProxyServer::Impl {
   // its Host field names; empty when no route knows that host (404 NR). Not a coroutine: a frame
   // per request for it cost an allocation.
   std::string routeHost(const Request& req, const Listener& listener) const;
-  awaitable<Response> route(Request& req, const std::string& host, uint16_t port, RequestLog& log);
-  awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req,
+  // `storage`: a response whose buffers the upstream's response is read into (moved from), so a
+  // keep-alive connection allocates none per request.
+  awaitable<Response> route(Request& req, const std::string& host, uint16_t port, RequestLog& log,
+                            Response& storage);
+  awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req, Response& storage,
                              uint32_t attempt_count, std::optional<core::Duration> timeout,
                              int64_t expected_timeout_ms);
   awaitable<void> tick(Cluster& cluster);
@@ -986,6 +989,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
   // keep-alive connection allocates no field list per request.
   net::http1::RequestHead head;
   Request req; // cleared per request, its storage kept, as `head`'s
+  // The last response's storage, handed to the next one's upstream read (route, attempt), so a
+  // response's fields and body take no allocation either.
+  Response spare;
   const net::http1::Limits& limits = options.limits;
   for (;;) {
     if (draining) {
@@ -1147,7 +1153,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       log.flags.insert("NR");
       res = localReply(req, 404, "");
     } else {
-      res = co_await route(req, host, listener->port, log);
+      res = co_await route(req, host, listener->port, log, spare);
     }
     const bool keep = keep_alive && !draining;
     const unsigned status = res.status;
@@ -1173,6 +1179,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     }
     if (req.body.capacity() > size_t{64} * 1024) {
       std::string().swap(req.body); // nor a large request's body
+    }
+    if (res.body.capacity() <= size_t{64} * 1024) {
+      spare = std::move(res); // else a large response's buffer does not stay with the connection
     }
     if (ec || !keep) {
       break;
@@ -1223,7 +1232,8 @@ Response ProxyServer::Impl::localReply(const Request& req, unsigned status,
 }
 
 EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const TriedHosts& tried) {
-  std::vector<const EndpointPtr*> available;
+  // Inline for the usual few endpoints: no allocation per request.
+  boost::container::small_vector<const EndpointPtr*, 16> available;
   if (c.outlier) {
     const std::vector<std::string> keys = c.outlier->availableHosts();
     for (const EndpointPtr& e : c.endpoints) {
@@ -1250,7 +1260,7 @@ EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const TriedHosts& tried) {
 }
 
 awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& ep, Request& req,
-                                              uint32_t attempt_count,
+                                              Response& storage, uint32_t attempt_count,
                                               std::optional<core::Duration> timeout,
                                               int64_t expected_timeout_ms) {
   Attempt out;
@@ -1437,6 +1447,8 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     bool keep_alive = false;
     Response& res = out.response;
     if (head_done && head.status != 101) {
+      res = std::move(storage); // its buffers (a retry's attempt after the first gets none)
+      res.clear();
       keep_alive = head.keep_alive;
       // The fields go on (copied now: `head` views `in`, which the body reads move), less the
       // framing (the proxy re-frames with Content-Length; a HEAD response keeps the upstream's),
@@ -1578,7 +1590,7 @@ std::string ProxyServer::Impl::routeHost(const Request& req, const Listener& lis
 }
 
 awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& host, uint16_t port,
-                                             RequestLog& log) {
+                                             RequestLog& log, Response& storage) {
   HostRoutes& hr = routes.at(host);
   RequestHead head;
   head.method = req.method;
@@ -1717,7 +1729,8 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
                                                 core::toMillis(clock.monotonicNow() - start));
       }
     }
-    Attempt a = co_await attempt(cluster, *ep, req, retry.attemptCount(), limit, expected_ms);
+    Attempt a =
+        co_await attempt(cluster, *ep, req, storage, retry.attemptCount(), limit, expected_ms);
     retry.retryFinished();
     RetryState::Decision decision;
     if (a.has_response) {
