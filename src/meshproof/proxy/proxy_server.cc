@@ -245,6 +245,18 @@ struct RequestLog {
   }
 };
 
+// The x-meshproof-source-* lines of `options`, as UpstreamFields::source_fields (built once).
+std::string sourceFields(const ProxyOptions& options) {
+  std::string out;
+  appendField(out, "x-meshproof-source-workload", options.workload);
+  appendField(out, "x-meshproof-source-app", options.app);
+  appendField(out, "x-meshproof-source-version", options.version);
+  if (!options.pod.empty()) {
+    appendField(out, "x-meshproof-source-pod", options.pod);
+  }
+  return out;
+}
+
 } // namespace
 
 struct ProxyServer::Impl {
@@ -263,8 +275,9 @@ struct ProxyServer::Impl {
 
   const spec::Spec& spec;
   ProxyOptions options;
-  std::map<std::string, RuntimeFault> faults; // by id
-  uint64_t generation = 1;                    // bumped on every configuration change
+  const std::string source_fields = sourceFields(options); // UpstreamFields::source_fields
+  std::map<std::string, RuntimeFault> faults;              // by id
+  uint64_t generation = 1;                                 // bumped on every configuration change
   uint64_t next_fault_id = 1;
   core::Clock& clock;
   core::SeededRandom random;
@@ -667,93 +680,128 @@ size_t writeNow(Stream& stream, std::string_view data, boost::system::error_code
   return sent;
 }
 
-// "name: value\r\n" at the end of `out`, with one size check (four appends cost a twentieth of
-// the proxy's user-space instructions).
-void appendField(std::string& out, std::string_view name, std::string_view value) {
-  // A usual field is put together on the stack and appended once (resize would zero-fill first).
-  const size_t size = name.size() + value.size() + 4;
-  std::array<char, 256> line; // NOLINT(cppcoreguidelines-pro-type-member-init): written below
-  if (size > line.size()) {
-    out.append(name).append(": ", 2).append(value).append("\r\n", 2);
-    return;
-  }
-  char* p = line.data();
-  std::memcpy(p, name.data(), name.size());
-  p += name.size();
-  *p++ = ':';
-  *p++ = ' ';
-  std::memcpy(p, value.data(), value.size());
-  p += value.size();
-  *p++ = '\r';
-  *p = '\n';
-  out.append(line.data(), size);
-}
-
 // The reason phrase Envoy's HTTP/1 codec writes for `status` (envoyproxy/envoy
 // source/common/http/codes.cc, CodeUtility::toString): the registered phrase of the codes it
 // names, "Unknown" for any other (Envoy does not pass an upstream's own phrase on).
 std::string_view reasonPhrase(unsigned status) {
-  static const std::map<unsigned, std::string_view> kPhrases = {
-      {100, "Continue"},
-      {101, "Switching Protocols"},
-      {200, "OK"},
-      {201, "Created"},
-      {202, "Accepted"},
-      {203, "Non-Authoritative Information"},
-      {204, "No Content"},
-      {205, "Reset Content"},
-      {206, "Partial Content"},
-      {207, "Multi-Status"},
-      {208, "Already Reported"},
-      {226, "IM Used"},
-      {300, "Multiple Choices"},
-      {301, "Moved Permanently"},
-      {302, "Found"},
-      {303, "See Other"},
-      {304, "Not Modified"},
-      {305, "Use Proxy"},
-      {307, "Temporary Redirect"},
-      {308, "Permanent Redirect"},
-      {400, "Bad Request"},
-      {401, "Unauthorized"},
-      {402, "Payment Required"},
-      {403, "Forbidden"},
-      {404, "Not Found"},
-      {405, "Method Not Allowed"},
-      {406, "Not Acceptable"},
-      {407, "Proxy Authentication Required"},
-      {408, "Request Timeout"},
-      {409, "Conflict"},
-      {410, "Gone"},
-      {411, "Length Required"},
-      {412, "Precondition Failed"},
-      {413, "Payload Too Large"},
-      {414, "URI Too Long"},
-      {415, "Unsupported Media Type"},
-      {416, "Range Not Satisfiable"},
-      {417, "Expectation Failed"},
-      {421, "Misdirected Request"},
-      {422, "Unprocessable Entity"},
-      {423, "Locked"},
-      {424, "Failed Dependency"},
-      {426, "Upgrade Required"},
-      {428, "Precondition Required"},
-      {429, "Too Many Requests"},
-      {431, "Request Header Fields Too Large"},
-      {500, "Internal Server Error"},
-      {501, "Not Implemented"},
-      {502, "Bad Gateway"},
-      {503, "Service Unavailable"},
-      {504, "Gateway Timeout"},
-      {505, "HTTP Version Not Supported"},
-      {506, "Variant Also Negotiates"},
-      {507, "Insufficient Storage"},
-      {508, "Loop Detected"},
-      {510, "Not Extended"},
-      {511, "Network Authentication Required"},
-  };
-  const auto it = kPhrases.find(status);
-  return it == kPhrases.end() ? std::string_view("Unknown") : it->second;
+  switch (status) {
+  case 100:
+    return "Continue";
+  case 101:
+    return "Switching Protocols";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 203:
+    return "Non-Authoritative Information";
+  case 204:
+    return "No Content";
+  case 205:
+    return "Reset Content";
+  case 206:
+    return "Partial Content";
+  case 207:
+    return "Multi-Status";
+  case 208:
+    return "Already Reported";
+  case 226:
+    return "IM Used";
+  case 300:
+    return "Multiple Choices";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 303:
+    return "See Other";
+  case 304:
+    return "Not Modified";
+  case 305:
+    return "Use Proxy";
+  case 307:
+    return "Temporary Redirect";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 402:
+    return "Payment Required";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 406:
+    return "Not Acceptable";
+  case 407:
+    return "Proxy Authentication Required";
+  case 408:
+    return "Request Timeout";
+  case 409:
+    return "Conflict";
+  case 410:
+    return "Gone";
+  case 411:
+    return "Length Required";
+  case 412:
+    return "Precondition Failed";
+  case 413:
+    return "Payload Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 416:
+    return "Range Not Satisfiable";
+  case 417:
+    return "Expectation Failed";
+  case 421:
+    return "Misdirected Request";
+  case 422:
+    return "Unprocessable Entity";
+  case 423:
+    return "Locked";
+  case 424:
+    return "Failed Dependency";
+  case 426:
+    return "Upgrade Required";
+  case 428:
+    return "Precondition Required";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  case 505:
+    return "HTTP Version Not Supported";
+  case 506:
+    return "Variant Also Negotiates";
+  case 507:
+    return "Insufficient Storage";
+  case 508:
+    return "Loop Detected";
+  case 510:
+    return "Not Extended";
+  case 511:
+    return "Network Authentication Required";
+  default:
+    return "Unknown";
+  }
 }
 
 // What the proxy puts on a response it sends downstream.
@@ -770,41 +818,53 @@ struct DownstreamFields {
 void serialize(const Response& res, const DownstreamFields& add, std::string& out) {
   out.clear();
   const unsigned status = res.status;
-  char digits[24];
-  auto number = [&](int64_t v) {
-    const auto r = std::to_chars(digits, digits + sizeof digits, v);
-    return std::string_view(digits, static_cast<size_t>(r.ptr - digits));
-  };
   const std::string_view reason = reasonPhrase(status);
-  out.append("HTTP/1.1 ", 9).append(number(status)).append(" ", 1);
-  out.append(reason.data(), reason.size()).append("\r\n", 2);
+  // The status line and the proxy's own fields go together on the stack, an append each.
+  std::array<char, 160> buf; // NOLINT(cppcoreguidelines-pro-type-member-init): written below
+  char* p = buf.data();
+  auto put = [&](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  auto putNumber = [&](int64_t v) { p = std::to_chars(p, buf.data() + buf.size(), v).ptr; };
+  put("HTTP/1.1 ");
+  putNumber(status);
+  put(" ");
+  put(reason); // at most 31 bytes (reasonPhrase)
+  put("\r\n");
+  out.append(buf.data(), static_cast<size_t>(p - buf.data()));
   bool framed = false; // a HEAD response with the upstream's Content-Length or Transfer-Encoding
-  for (const Fields::View f : res.fields) {
+  res.fields.appendLines(out, [&](Fields::View f) {
     if (net::http1::iequals(f.name, "server") || net::http1::iequals(f.name, "connection")) {
-      continue;
+      return false;
     }
     if (net::http1::iequals(f.name, "content-length") ||
         net::http1::iequals(f.name, "transfer-encoding")) {
       if (!add.head_request) {
-        continue;
+        return false;
       }
       framed = true;
     }
-    appendField(out, f.name, f.value);
-  }
+    return true;
+  });
+  p = buf.data();
   if (add.service_time_ms >= 0) {
-    appendField(out, "Server", "istio-envoy");
-    appendField(out, "x-envoy-upstream-service-time", number(add.service_time_ms));
+    put("Server: istio-envoy\r\nx-envoy-upstream-service-time: ");
+    putNumber(add.service_time_ms);
+    put("\r\n");
   }
   const bool bodiless = status < 200 || status == 204 || status == 304;
   if (!bodiless && !framed) {
-    appendField(out, "Content-Length", number(static_cast<int64_t>(res.body.size())));
+    put("Content-Length: ");
+    putNumber(static_cast<int64_t>(res.body.size()));
+    put("\r\n");
   }
   if (!add.keep_alive) {
-    appendField(out, "Connection", "close");
+    put("Connection: close\r\n");
   }
-  out.append("\r\n", 2);
-  if (!add.head_request && !bodiless) {
+  put("\r\n"); // at most 133 bytes in all: the four fields' text and two 20-digit numbers
+  out.append(buf.data(), static_cast<size_t>(p - buf.data()));
+  if (!add.head_request && !bodiless && !res.body.empty()) {
     out.append(res.body);
   }
 }
@@ -813,7 +873,10 @@ void serialize(const Response& res, const DownstreamFields& add, std::string& ou
 struct UpstreamFields {
   uint32_t attempt_count;      // x-envoy-attempt-count
   int64_t expected_timeout_ms; // x-envoy-expected-rq-timeout-ms; -1: none
-  const ProxyOptions& options; // who is calling (x-meshproof-source-*)
+  // Who is calling, for the destination's reporter="destination" labels (Istio exchanges this as
+  // x-envoy-peer-metadata; meshproof's workloads read these plain headers): the lines of
+  // x-meshproof-source-workload, -app, -version and (a sidecar's) -pod, from sourceFields.
+  std::string_view source_fields;
 };
 
 // A downstream request field that does not go upstream: hop-by-hop (RFC 9110 §7.6.1: Connection,
@@ -865,8 +928,27 @@ bool dropFromUpstreamRequest(std::string_view name) {
 // a body, or for OPTIONS, POST and PUT), the body.
 void serializeUpstream(const Request& req, const UpstreamFields& add, std::string& out) {
   out.clear();
-  out.append(req.method).append(" ", 1).append(req.target);
-  out.append(" HTTP/1.1\r\n", 11);
+  const size_t line_size = req.method.size() + req.target.size() + 11;
+  std::array<char, 512> buf; // NOLINT(cppcoreguidelines-pro-type-member-init): written below
+  char* p = buf.data();
+  auto put = [&](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  auto putNumber = [&](int64_t v) { p = std::to_chars(p, buf.data() + buf.size(), v).ptr; };
+  auto flush = [&] {
+    out.append(buf.data(), static_cast<size_t>(p - buf.data()));
+    p = buf.data();
+  };
+  if (line_size <= buf.size()) { // the request line in one append (a long target in four)
+    put(req.method);
+    put(" ");
+    put(req.target);
+    put(" HTTP/1.1\r\n");
+    flush();
+  } else {
+    out.append(req.method).append(" ", 1).append(req.target).append(" HTTP/1.1\r\n", 11);
+  }
   std::array<std::string_view, 4> named{}; // the options of (at most 4) Connection fields
   size_t connections = 0;
   for (const Fields::View f : req.fields) {
@@ -874,40 +956,42 @@ void serializeUpstream(const Request& req, const UpstreamFields& add, std::strin
       named[connections++] = f.value;
     }
   }
-  for (const Fields::View f : req.fields) {
+  req.fields.appendLines(out, [&](Fields::View f) {
     const std::string_view name = f.name;
     if (dropFromUpstreamRequest(name)) {
-      continue;
+      return false;
     }
-    if (connections != 0 && !net::http1::iequals(name, "host") &&
-        std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
-                    [&](std::string_view v) { return net::http1::listContains(v, name); })) {
-      continue;
-    }
-    appendField(out, name, f.value);
-  }
-  char digits[24];
-  auto number = [&](int64_t v) {
-    const auto r = std::to_chars(digits, digits + sizeof digits, v);
-    return std::string_view(digits, static_cast<size_t>(r.ptr - digits));
-  };
-  appendField(out, "x-envoy-attempt-count", number(add.attempt_count));
-  // Who is calling, for the destination's reporter="destination" labels (Istio exchanges this as
-  // x-envoy-peer-metadata; meshproof's workloads read these plain headers).
-  appendField(out, "x-meshproof-source-workload", add.options.workload);
-  appendField(out, "x-meshproof-source-app", add.options.app);
-  appendField(out, "x-meshproof-source-version", add.options.version);
-  if (!add.options.pod.empty()) {
-    appendField(out, "x-meshproof-source-pod", add.options.pod);
+    return connections == 0 || net::http1::iequals(name, "host") ||
+           std::none_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
+                        [&](std::string_view v) { return net::http1::listContains(v, name); });
+  });
+  // The router's fields: at most 45 + 54 + 38 + 2 bytes besides source_fields (the fields' text,
+  // 20-digit numbers), so with the usual source_fields one append.
+  put("x-envoy-attempt-count: ");
+  putNumber(add.attempt_count);
+  put("\r\n");
+  if (add.source_fields.size() <= buf.size() - 256) {
+    put(add.source_fields);
+  } else {
+    flush();
+    out.append(add.source_fields);
   }
   if (add.expected_timeout_ms >= 0) {
-    appendField(out, "x-envoy-expected-rq-timeout-ms", number(add.expected_timeout_ms));
+    put("x-envoy-expected-rq-timeout-ms: ");
+    putNumber(add.expected_timeout_ms);
+    put("\r\n");
   }
   const std::string& body = req.body;
   if (!body.empty() || req.is("OPTIONS") || req.is("POST") || req.is("PUT")) {
-    appendField(out, "Content-Length", number(static_cast<int64_t>(body.size())));
+    put("Content-Length: ");
+    putNumber(static_cast<int64_t>(body.size()));
+    put("\r\n");
   }
-  out.append("\r\n", 2).append(body);
+  put("\r\n");
+  flush();
+  if (!body.empty()) {
+    out.append(body);
+  }
 }
 
 // An upstream response field the proxy does not pass on: hop-by-hop (RFC 9110 §7.6.1), framing
@@ -1274,7 +1358,8 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
   // The downstream request goes upstream as it is, less what stays on this hop, plus the
   // router's fields (serializeUpstream; the Request itself is not changed).
   const Request& upstream = req;
-  const UpstreamFields router_fields{attempt_count, timeout ? expected_timeout_ms : -1, options};
+  const UpstreamFields router_fields{attempt_count, timeout ? expected_timeout_ms : -1,
+                                     source_fields};
 
   // Circuit breakers (§2.7): max_requests overflows at once; a request that finds neither an idle
   // connection nor room for a new one waits in the pending queue, which overflows at

@@ -57,6 +57,38 @@ TEST(Fields, ViewsStayValidAcrossAMoveOfTheMessage) {
   EXPECT_EQ(moved.body, "payload");
 }
 
+// What serialising writes: the kept fields' lines in order, whatever was erased or set between.
+TEST(Fields, AppendLinesWritesTheKeptFieldsAsSent) {
+  Fields f;
+  f.insert("Server", "nginx");
+  f.insert("Date", "d");
+  f.insert("Content-Type", "text/plain");
+  f.insert("Connection", "keep-alive");
+  f.insert("X-Long", std::string(300, 'v')); // over appendField's stack line
+  f.insert("X-Empty", "");
+  auto keepAllBut = [](std::string_view drop) {
+    return [drop](Fields::View v) { return !net::http1::iequals(v.name, drop); };
+  };
+  std::string out = "HEAD\r\n";
+  f.appendLines(out, keepAllBut("connection"));
+  EXPECT_EQ(out, "HEAD\r\nServer: nginx\r\nDate: d\r\nContent-Type: text/plain\r\nX-Long: " +
+                     std::string(300, 'v') + "\r\nX-Empty: \r\n");
+  out.clear();
+  f.appendLines(out, [](Fields::View) { return false; });
+  EXPECT_EQ(out, "");
+  // After erase and set the fields' lines are no longer next to each other in storage.
+  f.erase("date");
+  f.set("server", "envoy");
+  f.insert("Date", "e");
+  out.clear();
+  f.appendLines(out, keepAllBut("x-long"));
+  EXPECT_EQ(out, "Content-Type: text/plain\r\nConnection: keep-alive\r\nX-Empty: \r\n"
+                 "server: envoy\r\nDate: e\r\n");
+  out.clear();
+  f.appendLines(out, [](Fields::View v) { return v.name == "Date"; });
+  EXPECT_EQ(out, "Date: e\r\n");
+}
+
 TEST(Request, ClearEmptiesEverythingForTheNextRequest) {
   Request q;
   q.method = "POST";
