@@ -109,6 +109,15 @@ struct PoolBudget {
     stats->cb_remaining_pending.set(remaining(max_pending, waiters.size()));
     stats->cb_remaining_rq.set(remaining(max_requests, active_requests));
   }
+  // The two of them that follow active_requests alone (set twice per request).
+  void updateRequestGauges() const {
+    if (stats == nullptr) {
+      return;
+    }
+    stats->cb_rq_open.set(active_requests >= max_requests ? 1 : 0);
+    stats->cb_remaining_rq.set(
+        static_cast<double>(active_requests >= max_requests ? 0 : max_requests - active_requests));
+  }
 };
 
 // A connection's reads into a ByteBuffer, each bounded by the connection's one ReadDeadline.
@@ -357,7 +366,8 @@ struct ProxyServer::Impl {
   nlohmann::json outlierEvents() const;
   EndpointPtr pickHost(Cluster& c, const TriedHosts& tried);
   Response localReply(const Request& req, unsigned status, const std::string& body);
-  void record(const Request& req, const Response& res, const RequestLog& log, core::MonoTime start);
+  // `took`: from the request read to its response ready.
+  void record(const Request& req, const Response& res, const RequestLog& log, core::Duration took);
 };
 
 Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
@@ -1087,9 +1097,11 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     // The head. Waiting for its first byte is idling (a drain closes the connection then); once a
     // byte is there, the whole head must come within request_headers_timeout.
     net::http1::Error e = net::http1::Error::Incomplete;
+    bool head_begun = !in.empty(); // a byte of the head is there
+    // Taken when a read for the rest of the head begins: the parse since the byte came took no
+    // time to speak of, and a head that came whole (nearly all) reads no clock for it.
     std::optional<core::MonoTime> head_deadline;
-    if (!in.empty()) {
-      head_deadline = clock.monotonicNow() + options.request_headers_timeout;
+    if (head_begun) {
       e = net::http1::parseRequestHead(in, limits, head);
     }
     boost::system::error_code ec;
@@ -1098,7 +1110,10 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     // write would make this AfterWrite wrong (net/socket_read.h).
     net::ReadStart read_start = in.empty() ? net::ReadStart::AfterWrite : net::ReadStart::Continue;
     while (e == net::http1::Error::Incomplete) {
-      self.idle = !head_deadline;
+      self.idle = !head_begun;
+      if (head_begun && !head_deadline) {
+        head_deadline = clock.monotonicNow() + options.request_headers_timeout;
+      }
       const core::Duration limit =
           head_deadline ? *head_deadline - clock.monotonicNow() : options.idle_timeout;
       const size_t old = in.size();
@@ -1109,9 +1124,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
         break;
       }
       self.idle = false;
-      if (!head_deadline) {
-        head_deadline = clock.monotonicNow() + options.request_headers_timeout;
-      }
+      head_begun = true;
       // Empty lines before a request line are dropped as they come (RFC 9112 §2.2), so that a
       // stream of CRLFs cannot make every read re-parse a growing buffer.
       size_t blank = 0;
@@ -1130,7 +1143,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     }
     self.idle = false;
     if (ec) {
-      if (ec == beast::error::timeout && head_deadline) {
+      if (ec == beast::error::timeout && head_begun) {
         co_await closeAfterError(stream, 408, "request header timeout");
       }
       break;
@@ -1244,12 +1257,11 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     if (status < 200 || status == 204 || status == 304) {
       res.body.clear(); // no body, whatever a fault's httpStatus asked for
     }
-    if (listener != nullptr) {
-      record(req, res, log, start);
-    }
     DownstreamFields add{keep, is_head, -1};
     if (listener != nullptr) {
-      add.service_time_ms = core::toMillis(clock.monotonicNow() - start);
+      const core::Duration took = clock.monotonicNow() - start;
+      record(req, res, log, took);
+      add.service_time_ms = core::toMillis(took);
     }
     serialize(res, add, out);
     const size_t sent = writeNow(stream, out, ec);
@@ -1348,7 +1360,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
                                               std::optional<core::Duration> timeout,
                                               int64_t expected_timeout_ms) {
   Attempt out;
-  const core::MonoTime begin = clock.monotonicNow();
+  const core::MonoTime begin = timeout ? clock.monotonicNow() : core::MonoTime{}; // for remaining
   auto remaining = [&]() -> std::optional<core::Duration> {
     if (!timeout) {
       return std::nullopt;
@@ -1372,13 +1384,13 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
     co_return out;
   }
   ++budget.active_requests;
-  budget.updateGauges();
+  budget.updateRequestGauges();
   struct ActiveRequest {
     PoolBudget& b;
     ~ActiveRequest() {
       --b.active_requests;
       if (!b.closing) {
-        b.updateGauges();
+        b.updateRequestGauges();
       }
     }
   } active{budget};
@@ -1394,7 +1406,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
   for (int fresh = 0; fresh < 2; ++fresh) {
     std::unique_ptr<UpstreamConnection> conn;
     bool reused = false;
-    while (!(fresh == 0 && !pool().empty()) && budget.connections >= budget.max_connections) {
+    while (budget.connections >= budget.max_connections && !(fresh == 0 && !pool().empty())) {
       // No room for another connection: close an idle one of another host if there is one,
       // else wait for a connection to come back (it does not fail; §2.7 max_connections).
       bool freed = false;
@@ -1556,7 +1568,9 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
           continue;
         }
         res.fields.insert(f.name, f.value);
-        for (const char* name : {"grpc-status", "x-envoy-ratelimited"}) {
+        static constexpr std::array<std::string_view, 2> kRetryFields = {"grpc-status",
+                                                                         "x-envoy-ratelimited"};
+        for (const std::string_view name : kRetryFields) {
           if (net::http1::iequals(f.name, name)) {
             out.retry_fields.emplace(name, f.value); // the first, as find() gave
           }
@@ -1762,7 +1776,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   if (per_try && global && *per_try >= *global) {
     per_try.reset();
   }
-  const core::MonoTime start = clock.monotonicNow();
+  const core::MonoTime start = global ? clock.monotonicNow() : core::MonoTime{}; // read if global
   const std::optional<core::MonoTime> deadline =
       global ? std::optional<core::MonoTime>(start + *global) : std::nullopt;
 
@@ -1914,12 +1928,13 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
 }
 
 void ProxyServer::Impl::record(const Request& req, const Response& res, const RequestLog& log,
-                               core::MonoTime start) {
+                               core::Duration took) {
   // Destination workload labels only when an upstream answered (§3.4: local replies say unknown).
   const bool upstream_answered = log.endpoint && log.flags.count("UH") == 0 &&
                                  log.flags.count("UF") == 0 && log.flags.count("UC") == 0 &&
                                  log.flags.count("UT") == 0 && log.flags.count("FI") == 0;
-  auto label = [&](const char* k) -> const std::string& {
+  // A string_view: a const char* key would cost a strlen per node compared.
+  auto label = [&](std::string_view k) -> const std::string& {
     static const std::string kUnknown = "unknown";
     auto it = log.endpoint->labels.find(k);
     return it == log.endpoint->labels.end() ? kUnknown : it->second;
@@ -1968,7 +1983,7 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
   const double request_bytes =
       static_cast<double>(req.body.size() + req.method.size() + req.target.size() + 64);
   const double response_bytes = static_cast<double>(res.body.size() + 64);
-  const double ms = std::chrono::duration<double, std::milli>(clock.monotonicNow() - start).count();
+  const double ms = std::chrono::duration<double, std::milli>(took).count();
   it->second.record(ms, request_bytes, response_bytes);
 }
 
