@@ -9,6 +9,24 @@
 
 namespace meshproof::net::http1 {
 
+namespace detail {
+
+bool iequalBytes(const char* a, const char* b, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    // Equal bytes, or the same letter in the other case (they differ in bit 0x20 only).
+    const auto x = static_cast<unsigned char>(a[i] ^ b[i]);
+    if (x != 0) {
+      const auto lower = static_cast<unsigned char>(a[i] | 0x20);
+      if (x != 0x20 || lower < 'a' || lower > 'z') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+} // namespace detail
+
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);

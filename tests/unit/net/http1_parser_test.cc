@@ -64,6 +64,46 @@ TEST(Http1Parser, FieldNamesCompareWithoutCase) {
   EXPECT_EQ(head.content_length, 2u);
 }
 
+// iequals against the plain definition (equal after lower-casing ASCII capitals), for every pair
+// of byte values at every position of strings of 1 to 18 bytes (the 8-byte steps, their
+// overlapping tail, and the byte loop below 8), the rest of the strings a mixed-case match.
+TEST(Http1Parser, IequalsIsCaseFoldingOfAsciiLettersOnly) {
+  auto reference = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+      return false;
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (lowerAscii(a[i]) != lowerAscii(b[i])) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const std::string left = "Content-LENGTH-x9Z";
+  const std::string right = "cONTENT-length-X9z";
+  size_t equal = 0;
+  for (size_t n = 1; n <= left.size(); ++n) {
+    for (size_t at = 0; at < n; ++at) {
+      for (int x = 0; x < 256; ++x) {
+        for (int y = 0; y < 256; ++y) {
+          std::string a = left.substr(0, n);
+          std::string b = right.substr(0, n);
+          a[at] = static_cast<char>(x);
+          b[at] = static_cast<char>(y);
+          const bool want = reference(a, b);
+          ASSERT_EQ(iequals(a, b), want)
+              << ::testing::PrintToString(a) << " vs " << ::testing::PrintToString(b);
+          equal += want ? 1 : 0;
+        }
+      }
+    }
+  }
+  // Per position: each byte value with itself, and the 52 letters with their other case.
+  EXPECT_EQ(equal, size_t{(256 + 52) * 171});
+  EXPECT_FALSE(iequals("abc", "abcd"));
+  EXPECT_TRUE(iequals("", ""));
+}
+
 TEST(Http1Parser, IncompleteUntilTheEmptyLine) {
   const std::string full = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n";
   for (size_t n = 0; n < full.size(); ++n) {
