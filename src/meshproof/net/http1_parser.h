@@ -105,8 +105,7 @@ inline char lowerAscii(char c) {
 }
 
 namespace detail {
-// Whether the `n` bytes at `a` and at `b` are equal but for the case of ASCII letters (8 at a
-// time).
+// Whether the `n` bytes at `a` and at `b` are equal but for the case of ASCII letters.
 bool iequalBytes(const char* a, const char* b, size_t n);
 } // namespace detail
 
