@@ -51,7 +51,8 @@ class Upstream:
 
             def do_GET(self):
                 with upstream.lock:
-                    upstream.requests.append(dict(self.headers, peer_port=self.client_address[1]))
+                    upstream.requests.append(
+                        dict(self.headers, peer_port=self.client_address[1], **{":path": self.path}))
                     n = len(upstream.requests)
                 upstream.gate.wait(30)
                 if upstream.sleep_ms:
@@ -345,6 +346,25 @@ spec:
         self.assertIsNotNone(res.getheader("x-envoy-upstream-service-time"))
         seen = self.up["v1"].attempt_counts() + self.up["v2"].attempt_counts()
         self.assertEqual(seen, ["1"])
+
+    def test_b_long_target_and_many_fields_reach_the_upstream_whole(self):
+        # Past the 256 bytes the proxy stages its request line and own fields in: a 3,000-byte
+        # target, a 2,000-byte field and 40 more arrive as sent, and the answer comes back.
+        self.up["v1"].reset()
+        self.up["v2"].reset()
+        path = "/split/" + "p" * 3000
+        headers = {"x-long": "v" * 2000}
+        headers.update({f"x-f{i}": str(i) for i in range(40)})
+        res, body, _ = self.request(path, headers)
+        self.assertEqual(res.status, 200)
+        self.assertIn("backend", body)
+        got = self.up["v1"].requests + self.up["v2"].requests
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0][":path"], path)
+        self.assertEqual(got[0]["x-long"], "v" * 2000)
+        self.assertEqual([got[0].get(f"x-f{i}") for i in range(40)], [str(i) for i in range(40)])
+        self.assertEqual(got[0]["x-envoy-attempt-count"], "1")
+        self.assertIsNotNone(res.getheader("x-served-by"))
 
     def test_no_route_is_404(self):  # case 17
         res, body, _ = self.request("/nothing-matches")

@@ -821,6 +821,51 @@ struct DownstreamFields {
   int64_t service_time_ms; // Server: istio-envoy and x-envoy-upstream-service-time; -1: neither
 };
 
+// Short pieces of a message put together on the stack and appended to `out` at once (a dozen small
+// appends cost more than the copies). Whatever does not fit goes out first; flush() before
+// anything else appends to `out`.
+class StagedAppend {
+public:
+  explicit StagedAppend(std::string& out) : out_(out) {}
+  StagedAppend(const StagedAppend&) = delete;
+  StagedAppend& operator=(const StagedAppend&) = delete;
+  ~StagedAppend() = default;
+
+  [[gnu::always_inline]] void put(std::string_view s) {
+    if (s.size() > room()) {
+      putLong(s);
+      return;
+    }
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  [[gnu::always_inline]] void putNumber(int64_t v) {
+    if (room() < 20) { // INT64_MIN's digits and sign
+      flush();
+    }
+    p_ = std::to_chars(p_, buf_.data() + buf_.size(), v).ptr;
+  }
+  void flush() {
+    out_.append(buf_.data(), static_cast<size_t>(p_ - buf_.data()));
+    p_ = buf_.data();
+  }
+
+private:
+  size_t room() const { return static_cast<size_t>(buf_.data() + buf_.size() - p_); }
+  [[gnu::noinline]] void putLong(std::string_view s) {
+    flush();
+    if (s.size() > buf_.size()) {
+      out_.append(s);
+      return;
+    }
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  std::string& out_;
+  std::array<char, 256> buf_; // NOLINT(cppcoreguidelines-pro-type-member-init): written by put
+  char* p_ = buf_.data();
+};
+
 // A response as it goes downstream, HTTP/1.1: the status line (the standard reason phrase, as
 // Envoy sends), its fields less Server, Connection and (except for HEAD) the framing,
 // `add`'s fields, Content-Length (none for 1xx, 204 and 304; for HEAD only when the upstream's
@@ -828,21 +873,13 @@ struct DownstreamFields {
 void serialize(const Response& res, const DownstreamFields& add, std::string& out) {
   out.clear();
   const unsigned status = res.status;
-  const std::string_view reason = reasonPhrase(status);
-  // The status line and the proxy's own fields go together on the stack, an append each.
-  std::array<char, 160> buf; // NOLINT(cppcoreguidelines-pro-type-member-init): written below
-  char* p = buf.data();
-  auto put = [&](std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
-    p += s.size();
-  };
-  auto putNumber = [&](int64_t v) { p = std::to_chars(p, buf.data() + buf.size(), v).ptr; };
-  put("HTTP/1.1 ");
-  putNumber(status);
-  put(" ");
-  put(reason); // at most 31 bytes (reasonPhrase)
-  put("\r\n");
-  out.append(buf.data(), static_cast<size_t>(p - buf.data()));
+  StagedAppend text(out);
+  text.put("HTTP/1.1 ");
+  text.putNumber(status);
+  text.put(" ");
+  text.put(reasonPhrase(status));
+  text.put("\r\n");
+  text.flush();
   bool framed = false; // a HEAD response with the upstream's Content-Length or Transfer-Encoding
   res.fields.appendLines(out, [&](Fields::View f) {
     if (net::http1::iequals(f.name, "server") || net::http1::iequals(f.name, "connection")) {
@@ -857,23 +894,22 @@ void serialize(const Response& res, const DownstreamFields& add, std::string& ou
     }
     return true;
   });
-  p = buf.data();
   if (add.service_time_ms >= 0) {
-    put("Server: istio-envoy\r\nx-envoy-upstream-service-time: ");
-    putNumber(add.service_time_ms);
-    put("\r\n");
+    text.put("Server: istio-envoy\r\nx-envoy-upstream-service-time: ");
+    text.putNumber(add.service_time_ms);
+    text.put("\r\n");
   }
   const bool bodiless = status < 200 || status == 204 || status == 304;
   if (!bodiless && !framed) {
-    put("Content-Length: ");
-    putNumber(static_cast<int64_t>(res.body.size()));
-    put("\r\n");
+    text.put("Content-Length: ");
+    text.putNumber(static_cast<int64_t>(res.body.size()));
+    text.put("\r\n");
   }
   if (!add.keep_alive) {
-    put("Connection: close\r\n");
+    text.put("Connection: close\r\n");
   }
-  put("\r\n"); // at most 133 bytes in all: the four fields' text and two 20-digit numbers
-  out.append(buf.data(), static_cast<size_t>(p - buf.data()));
+  text.put("\r\n");
+  text.flush();
   if (!add.head_request && !bodiless && !res.body.empty()) {
     out.append(res.body);
   }
@@ -938,27 +974,12 @@ bool dropFromUpstreamRequest(std::string_view name) {
 // a body, or for OPTIONS, POST and PUT), the body.
 void serializeUpstream(const Request& req, const UpstreamFields& add, std::string& out) {
   out.clear();
-  const size_t line_size = req.method.size() + req.target.size() + 11;
-  std::array<char, 512> buf; // NOLINT(cppcoreguidelines-pro-type-member-init): written below
-  char* p = buf.data();
-  auto put = [&](std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
-    p += s.size();
-  };
-  auto putNumber = [&](int64_t v) { p = std::to_chars(p, buf.data() + buf.size(), v).ptr; };
-  auto flush = [&] {
-    out.append(buf.data(), static_cast<size_t>(p - buf.data()));
-    p = buf.data();
-  };
-  if (line_size <= buf.size()) { // the request line in one append (a long target in four)
-    put(req.method);
-    put(" ");
-    put(req.target);
-    put(" HTTP/1.1\r\n");
-    flush();
-  } else {
-    out.append(req.method).append(" ", 1).append(req.target).append(" HTTP/1.1\r\n", 11);
-  }
+  StagedAppend text(out);
+  text.put(req.method);
+  text.put(" ");
+  text.put(req.target);
+  text.put(" HTTP/1.1\r\n");
+  text.flush();
   std::array<std::string_view, 4> named{}; // the options of (at most 4) Connection fields
   size_t connections = 0;
   for (const Fields::View f : req.fields) {
@@ -975,30 +996,23 @@ void serializeUpstream(const Request& req, const UpstreamFields& add, std::strin
            std::none_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(connections),
                         [&](std::string_view v) { return net::http1::listContains(v, name); });
   });
-  // The router's fields: at most 45 + 54 + 38 + 2 bytes besides source_fields (the fields' text,
-  // 20-digit numbers), so with the usual source_fields one append.
-  put("x-envoy-attempt-count: ");
-  putNumber(add.attempt_count);
-  put("\r\n");
-  if (add.source_fields.size() <= buf.size() - 256) {
-    put(add.source_fields);
-  } else {
-    flush();
-    out.append(add.source_fields);
-  }
+  text.put("x-envoy-attempt-count: ");
+  text.putNumber(add.attempt_count);
+  text.put("\r\n");
+  text.put(add.source_fields);
   if (add.expected_timeout_ms >= 0) {
-    put("x-envoy-expected-rq-timeout-ms: ");
-    putNumber(add.expected_timeout_ms);
-    put("\r\n");
+    text.put("x-envoy-expected-rq-timeout-ms: ");
+    text.putNumber(add.expected_timeout_ms);
+    text.put("\r\n");
   }
   const std::string& body = req.body;
   if (!body.empty() || req.is("OPTIONS") || req.is("POST") || req.is("PUT")) {
-    put("Content-Length: ");
-    putNumber(static_cast<int64_t>(body.size()));
-    put("\r\n");
+    text.put("Content-Length: ");
+    text.putNumber(static_cast<int64_t>(body.size()));
+    text.put("\r\n");
   }
-  put("\r\n");
-  flush();
+  text.put("\r\n");
+  text.flush();
   if (!body.empty()) {
     out.append(body);
   }
