@@ -99,15 +99,11 @@ struct PoolBudget {
     if (stats == nullptr) {
       return;
     }
-    auto remaining = [](uint64_t max, uint64_t used) {
-      return static_cast<double>(used >= max ? 0 : max - used);
-    };
     stats->cb_cx_open.set(connections >= max_connections ? 1 : 0);
     stats->cb_rq_pending_open.set(waiters.size() >= max_pending ? 1 : 0);
-    stats->cb_rq_open.set(active_requests >= max_requests ? 1 : 0);
     stats->cb_remaining_cx.set(remaining(max_connections, connections));
     stats->cb_remaining_pending.set(remaining(max_pending, waiters.size()));
-    stats->cb_remaining_rq.set(remaining(max_requests, active_requests));
+    updateRequestGauges();
   }
   // The two of them that follow active_requests alone (set twice per request).
   void updateRequestGauges() const {
@@ -115,8 +111,10 @@ struct PoolBudget {
       return;
     }
     stats->cb_rq_open.set(active_requests >= max_requests ? 1 : 0);
-    stats->cb_remaining_rq.set(
-        static_cast<double>(active_requests >= max_requests ? 0 : max_requests - active_requests));
+    stats->cb_remaining_rq.set(remaining(max_requests, active_requests));
+  }
+  static double remaining(uint64_t max, uint64_t used) {
+    return static_cast<double>(used >= max ? 0 : max - used);
   }
 };
 
@@ -819,51 +817,6 @@ struct DownstreamFields {
   bool keep_alive;         // else "Connection: close"
   bool head_request;       // no body; the upstream's framing fields stay
   int64_t service_time_ms; // Server: istio-envoy and x-envoy-upstream-service-time; -1: neither
-};
-
-// Short pieces of a message put together on the stack and appended to `out` at once (a dozen small
-// appends cost more than the copies). Whatever does not fit goes out first; flush() before
-// anything else appends to `out`.
-class StagedAppend {
-public:
-  explicit StagedAppend(std::string& out) : out_(out) {}
-  StagedAppend(const StagedAppend&) = delete;
-  StagedAppend& operator=(const StagedAppend&) = delete;
-  ~StagedAppend() = default;
-
-  [[gnu::always_inline]] void put(std::string_view s) {
-    if (s.size() > room()) {
-      putLong(s);
-      return;
-    }
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
-  }
-  [[gnu::always_inline]] void putNumber(int64_t v) {
-    if (room() < 20) { // INT64_MIN's digits and sign
-      flush();
-    }
-    p_ = std::to_chars(p_, buf_.data() + buf_.size(), v).ptr;
-  }
-  void flush() {
-    out_.append(buf_.data(), static_cast<size_t>(p_ - buf_.data()));
-    p_ = buf_.data();
-  }
-
-private:
-  size_t room() const { return static_cast<size_t>(buf_.data() + buf_.size() - p_); }
-  [[gnu::noinline]] void putLong(std::string_view s) {
-    flush();
-    if (s.size() > buf_.size()) {
-      out_.append(s);
-      return;
-    }
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
-  }
-  std::string& out_;
-  std::array<char, 256> buf_; // NOLINT(cppcoreguidelines-pro-type-member-init): written by put
-  char* p_ = buf_.data();
 };
 
 // A response as it goes downstream, HTTP/1.1: the status line (the standard reason phrase, as
