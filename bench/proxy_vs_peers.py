@@ -348,11 +348,11 @@ spec:
         print(f"wrk -t1 -c{args.connections} -d{args.seconds}s --latency, {args.rounds} rounds "
               f"interleaved, medians; proxies pinned to CPU 1, wrk and backend to CPU 0; 90/10 "
               f"weighted upstreams, retries, keep-alive both sides")
-        print(f"{'target':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  rounds (req/s)")
+        print(f"{'target':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  rounds (req/s; p99 ms)")
         for name, rows in results.items():
             rps, p50, p99 = med[name]
             errors = sum(r[3] for r in rows)
-            rounds = " ".join(f"{r[0]:.0f}" for r in rows)
+            rounds = " ".join(f"{r[0]:.0f}" for r in rows) + "; " + " ".join(f"{r[2]:.3f}" for r in rows)
             print(f"{name:<10} {rps:>10.0f} {p50:>8.3f} {p99:>8.3f} {errors:>8}  {rounds}")
         m = med["meshproof"]
         for peer in ("haproxy", "nginx"):
