@@ -17,9 +17,13 @@ unlike req/s, does not move with what else the machine (a shared VM) is doing.
 
 Every process gets a port the OS reports free; everything runs on 127.0.0.1 and is stopped at the
 end. Rounds are interleaved (direct, meshproof, HAProxy, nginx, then again) so drift hits all alike;
-the table shows the median of the rounds and the ratios meshproof/HAProxy and meshproof/nginx.
+the table shows the median of the rounds and the ratios meshproof/HAProxy and meshproof/nginx,
+then the same comparison paired round by round: each round's ratio, how many rounds meshproof won
+on req/s and on p99, and an exact sign-test p-value for that count (with 3 rounds the smallest
+possible p is 0.25, so a claim on the tail needs --rounds 8 or more).
 """
 import argparse
+import math
 import os
 import re
 import resource
@@ -69,6 +73,16 @@ def parse_wrk(out):
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, lat(50), lat(99), int(errors.group(1)) if errors else 0
+
+
+def sign_test(wins, n):
+    """Exact two-sided sign test: the chance, if each round were a fair coin, of a split at least as
+    uneven as `wins` out of `n`. 1.0 when n is 0."""
+    if n == 0:
+        return 1.0
+    k = min(wins, n - wins)
+    tail = sum(math.comb(n, j) for j in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
 
 
 def cpu_seconds(pid):
@@ -359,6 +373,21 @@ spec:
             p = med[peer]
             print(f"meshproof/{peer}: req/s {m[0] / p[0]:.2f}x, p50 {m[1] / p[1]:.2f}x, "
                   f"p99 {m[2] / p[2]:.2f}x")
+        # The rounds are interleaved, so round i of meshproof and round i of a peer ran under the
+        # same neighbours: compare them pair by pair. A ratio of medians hides how often the tail
+        # flips between rounds; the paired view says how many rounds meshproof won and whether
+        # that count could be chance (exact two-sided sign test against "each wins half").
+        print("paired by round (meshproof/peer in each round; wins: rounds meshproof was better; "
+              "sign-test p):")
+        for peer in ("haproxy", "nginx"):
+            for label, i, better in (("req/s", 0, lambda a, b: a > b), ("p99", 2, lambda a, b: a < b)):
+                pairs = list(zip(results["meshproof"], results[peer]))
+                ratios = [a[i] / b[i] for a, b in pairs if b[i] > 0]
+                wins = sum(1 for a, b in pairs if better(a[i], b[i]))
+                ties = sum(1 for a, b in pairs if a[i] == b[i])
+                print(f"  vs {peer:<7} {label:<5} median {statistics.median(ratios):.2f}x, "
+                      f"wins {wins}/{len(pairs) - ties}, p = {sign_test(wins, len(pairs) - ties):.2f}   "
+                      + " ".join(f"{r:.2f}" for r in ratios))
         # What each request costs the proxy's own CPU (user + system, so the kernel's loopback TCP
         # work on its sockets is in): the throughput a proxy can reach when it, not the load or
         # the backend, is the limit, and a figure the VM's neighbours move less than req/s.
