@@ -1,16 +1,16 @@
 # meshproof: the two commands of the README, plus bench, lint and format.
 #   make run    install missing Debian packages, build (release), run the main job on the embedded spec
-#   make test   install missing Debian packages, build release and asan, run every test through ctest
+#   make test   install missing Debian packages, build release, asan and tsan, run every test through ctest
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 JOBS ?= $(shell nproc)
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null || find src tests bench -name '*.cc' -o -name '*.h')
 
-.PHONY: help deps release asan debug test run bench lint format clean
+.PHONY: help deps release asan tsan debug test run bench lint format clean
 
 help:
 	@echo "make run     the main job on the embedded Sprint 6 spec (ARGS='--quick' etc. are passed on)"
-	@echo "make test    every test, release and asan builds"
+	@echo "make test    every test: release, asan and (the proxy's workers) tsan builds"
 	@echo "make bench   benchmarks (see docs/benchmarks.md)"
 	@echo "make lint    clang-format check, layering check, clang-tidy"
 	@echo "make format  clang-format every C++ file in place"
@@ -26,13 +26,18 @@ asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 
+tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j $(JOBS)
+
 debug: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
 
-test: release asan
+test: release asan tsan
 	ctest --preset release -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS)
 
 run: release
 	./build/release/meshproof run $(ARGS)

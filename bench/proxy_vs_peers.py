@@ -9,11 +9,15 @@ on this shared 2-vCPU VM moves with the neighbours and with whatever else bounds
 the backend share a CPU), while CPU per request is what a proxy's own throughput limit is made of.
 
 Usage: proxy_vs_peers.py MESHPROOF_BINARY [--seconds S] [--rounds R] [--connections C] [--idle N]
-                         [--instructions]
+                         [--instructions] [--baseline OTHER_MESHPROOF_BINARY]
 
 With --instructions, each proxy is then restarted under `valgrind --tool=callgrind` and its
 user-space instructions per request counted over a 5 s wrk run (8 connections): a figure that,
 unlike req/s, does not move with what else the machine (a shared VM) is doing.
+
+With --baseline, another meshproof build runs too, configured the same, in the same interleaved
+rounds (and under callgrind with --instructions): an A/B of two builds, reported as
+meshproof/baseline ratios and paired by round like the peers.
 
 Every process gets a port the OS reports free; everything runs on 127.0.0.1 and is stopped at the
 end. Rounds are interleaved (direct, meshproof, HAProxy, nginx, then again) so drift hits all alike;
@@ -236,6 +240,7 @@ def main():
     ap.add_argument("--idle", type=int, default=1000)
     ap.add_argument("--instructions", action="store_true",
                     help="also count user-space instructions per request under callgrind")
+    ap.add_argument("--baseline", help="another meshproof binary to run beside the first (A/B)")
     args = ap.parse_args()
     # 1,000 idle connections need more descriptors than the usual soft limit of 1,024.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -249,7 +254,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="meshproof-bench-")
     procs = []
     try:
-        backend, backend2, p_mesh, p_haproxy, p_nginx, admin = (free_port() for _ in range(6))
+        backend, backend2, p_mesh, p_haproxy, p_nginx, admin, p_base, admin_base = \
+            (free_port() for _ in range(8))
         common = f"""daemon off; master_process off; worker_processes 1; pid {tmp}/%s.pid;
 error_log {tmp}/%s.err warn; events {{ worker_connections 4096; }}
 """
@@ -291,11 +297,12 @@ backend be
   server b1 127.0.0.1:{backend} weight 90
   server b2 127.0.0.1:{backend2} weight 10
 """)
-        with open(f"{tmp}/mesh.yaml", "w") as f:
-            f.write(f"""apiVersion: meshproof.dev/v1alpha1
+        for name, port in (("mesh", p_mesh), ("mesh-base", p_base)):
+            with open(f"{tmp}/{name}.yaml", "w") as f:
+                f.write(f"""apiVersion: meshproof.dev/v1alpha1
 kind: Gateway
 metadata: {{name: ingress}}
-spec: {{address: 127.0.0.1, port: {p_mesh}, host: backend}}
+spec: {{address: 127.0.0.1, port: {port}, host: backend}}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -327,21 +334,30 @@ spec:
         - {{destination: {{host: backend, subset: v2}}, weight: 10}}
       retries: {{attempts: 2, retryOn: "connect-failure,5xx"}}
 """)
+        mesh_cmd = [args.binary, "proxy", "-f", f"{tmp}/mesh.yaml", "--admin-port", str(admin),
+                    "--seed", "1"]
+        base_cmd = [args.baseline, "proxy", "-f", f"{tmp}/mesh-base.yaml", "--admin-port",
+                    str(admin_base), "--seed", "1"] if args.baseline else None
         # CPU 0: backend and wrk; CPU 1: the proxy under test.
         procs.append(subprocess.Popen(pinned([nginx_bin, "-c", f"{tmp}/backend.conf"], 0)))
         nginx = subprocess.Popen(pinned([nginx_bin, "-c", f"{tmp}/nginx-proxy.conf"], 1))
         haproxy = subprocess.Popen(pinned([haproxy_bin, "-f", f"{tmp}/haproxy.cfg"], 1),
                                    stdout=subprocess.DEVNULL)
-        mesh = subprocess.Popen(
-            pinned([args.binary, "proxy", "-f", f"{tmp}/mesh.yaml", "--admin-port", str(admin),
-                    "--seed", "1"], 1), stdout=subprocess.DEVNULL)
+        mesh = subprocess.Popen(pinned(mesh_cmd, 1), stdout=subprocess.DEVNULL)
         procs += [nginx, haproxy, mesh]
-        for port in (backend, backend2, p_nginx, p_haproxy, p_mesh):
+        base = None
+        if base_cmd:
+            base = subprocess.Popen(pinned(base_cmd, 1), stdout=subprocess.DEVNULL)
+            procs.append(base)
+        for port in (backend, backend2, p_nginx, p_haproxy, p_mesh) + ((p_base,) if base else ()):
             if not wait_port(port):
                 sys.exit(f"port {port} did not open")
 
         targets = {"direct": backend, "meshproof": p_mesh, "haproxy": p_haproxy, "nginx": p_nginx}
         pids = {"meshproof": mesh.pid, "haproxy": haproxy.pid, "nginx": nginx.pid}
+        if base:
+            targets["baseline"] = p_base
+            pids["baseline"] = base.pid
         results = {name: [] for name in targets}
         cpu_us = {name: [] for name in pids}  # the proxy's CPU time per request, per round
         for _ in range(args.rounds):
@@ -377,9 +393,14 @@ spec:
         # same neighbours: compare them pair by pair. A ratio of medians hides how often the tail
         # flips between rounds; the paired view says how many rounds meshproof won and whether
         # that count could be chance (exact two-sided sign test against "each wins half").
+        others = ("haproxy", "nginx") + (("baseline",) if base else ())
+        if base:
+            b = med["baseline"]
+            print(f"meshproof/baseline: req/s {m[0] / b[0]:.2f}x, p50 {m[1] / b[1]:.2f}x, "
+                  f"p99 {m[2] / b[2]:.2f}x")
         print("paired by round (meshproof/peer in each round; wins: rounds meshproof was better; "
               "sign-test p):")
-        for peer in ("haproxy", "nginx"):
+        for peer in others:
             for label, i, better in (("req/s", 0, lambda a, b: a > b), ("p99", 2, lambda a, b: a < b)):
                 pairs = list(zip(results["meshproof"], results[peer]))
                 ratios = [a[i] / b[i] for a, b in pairs if b[i] > 0]
@@ -399,8 +420,8 @@ spec:
             print(f"{name:<10} {cpu_med[name]:>8.2f} = user {statistics.median(u for u, _ in v):.2f}"
                   f" + system {statistics.median(k for _, k in v):.2f}   "
                   + " ".join(f"{x:.2f}" for x in total))
-        print(f"meshproof/haproxy: {cpu_med['meshproof'] / cpu_med['haproxy']:.2f}x, "
-              f"meshproof/nginx: {cpu_med['meshproof'] / cpu_med['nginx']:.2f}x")
+        print(", ".join(f"meshproof/{peer}: {cpu_med['meshproof'] / cpu_med[peer]:.2f}x"
+                        for peer in others))
         for name, proc, port in (("meshproof", mesh, p_mesh), ("haproxy", haproxy, p_haproxy),
                                  ("nginx", nginx, p_nginx)):
             before, after = idle_rss(proc.pid, port, args.idle)
@@ -422,11 +443,12 @@ spec:
                       f"{eagain / requests:.2f})")
         if args.instructions:
             commands = {
-                "meshproof": ([args.binary, "proxy", "-f", f"{tmp}/mesh.yaml", "--admin-port",
-                               str(admin), "--seed", "1"], p_mesh, mesh),
+                "meshproof": (mesh_cmd, p_mesh, mesh),
                 "haproxy": ([haproxy_bin, "-f", f"{tmp}/haproxy.cfg"], p_haproxy, haproxy),
                 "nginx": ([nginx_bin, "-c", f"{tmp}/nginx-proxy.conf"], p_nginx, nginx),
             }
+            if base:
+                commands["baseline"] = (base_cmd, p_base, base)
             counts = {}
             for name, (cmd, port, proc) in commands.items():
                 proc.send_signal(signal.SIGTERM)  # the same process again, under callgrind
@@ -436,8 +458,7 @@ spec:
             for name, (requests, ipr) in counts.items():
                 print(f"{name:<10} {ipr:>10.0f}  ({requests} requests)")
             m = counts["meshproof"][1]
-            print(f"meshproof/haproxy: {m / counts['haproxy'][1]:.2f}x, "
-                  f"meshproof/nginx: {m / counts['nginx'][1]:.2f}x")
+            print(", ".join(f"meshproof/{peer}: {m / counts[peer][1]:.2f}x" for peer in others))
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

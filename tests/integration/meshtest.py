@@ -1,10 +1,12 @@
 """What the Python integration tests share: awaiting a condition instead of sleeping, starting a
 `meshproof proxy` and reading where it listens."""
+import os
 import queue
 import re
 import subprocess
 import threading
 import time
+import unittest
 
 
 def wait_for(condition, timeout, what, interval=0.2):
@@ -20,11 +22,27 @@ def wait_for(condition, timeout, what, interval=0.2):
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last})")
 
 
+def proxy_flags():
+    """Flags every proxy a suite starts gets: MESHPROOF_TEST_CONCURRENCY=N runs the suite against
+    proxies with N workers (ctest runs the proxy suites once that way too)."""
+    n = os.environ.get("MESHPROOF_TEST_CONCURRENCY")
+    return ["--concurrency", n] if n else []
+
+
+def one_worker_only(test):
+    """Skips `test` when the suite runs against proxies with several workers: what it checks is
+    defined for one worker (§6 case 34: "one host, one worker"). With several, each worker's pool
+    opens its own connection to a host (§2.7), and integration.workers checks how the limits are
+    shared then."""
+    n = os.environ.get("MESHPROOF_TEST_CONCURRENCY", "1")
+    return unittest.skipIf(n != "1", f"defined for one worker (this run: {n})")(test)
+
+
 def start_proxy(binary, spec_path, *flags):
     """Starts `meshproof proxy -f spec_path *flags`; returns (process, {gateway: port}, admin port)
     once it has said where it listens (the admin line comes last), or raises with what it said."""
-    proc = subprocess.Popen([binary, "proxy", "-f", spec_path, *flags], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([binary, "proxy", "-f", spec_path, *flags, *proxy_flags()],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines_q = queue.Queue()
     threading.Thread(target=lambda: [lines_q.put(l) for l in proc.stdout], daemon=True).start()
     gateways, admin, seen = {}, None, []

@@ -20,6 +20,9 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import meshtest  # noqa: E402  (proxy_flags)
+
 BINARY = None
 
 
@@ -276,7 +279,8 @@ spec:
         cls.spec_path = os.path.join(cls.tmp, "spec.yaml")
         with open(cls.spec_path, "w", encoding="utf-8") as f:
             f.write(spec)
-        cls.proc = subprocess.Popen([BINARY, "proxy", "-f", cls.spec_path, "--seed", "7"],
+        cls.proc = subprocess.Popen([BINARY, "proxy", "-f", cls.spec_path, "--seed", "7",
+                                     *meshtest.proxy_flags()],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         cls.port = cls.admin = None
         cls.gateways = {}
@@ -593,6 +597,7 @@ spec:
             t.join()
         return results
 
+    @meshtest.one_worker_only
     def test_pending_overflow_is_503_uo_and_never_retried(self):  # case 34
         cluster = "outbound|80||guarded"
         self.assertEqual(self.request("/guarded")[0].status, 200)  # a warm connection
@@ -615,6 +620,7 @@ spec:
         self.assertEqual(self.sum_metric("istio_requests_total", response_code="503",
                                          response_flags="UO", destination_service="guarded"), 1)
 
+    @meshtest.one_worker_only
     def test_connection_limit_queues_without_failing(self):  # case 35
         cluster = "outbound|80||queued"
         # Held until both other requests have found the connection limit reached.

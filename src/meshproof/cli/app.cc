@@ -16,6 +16,7 @@
 #include "meshproof/cli/up_command.h"
 #include "meshproof/cli/validate_command.h"
 #include "meshproof/cli/workload_command.h"
+#include "meshproof/proxy/proxy_server.h"
 
 namespace meshproof::cli {
 namespace {
@@ -99,6 +100,11 @@ int run(int argc, char** argv) {
                         "Longest silence within a request or response (default 5m)");
   proxy_cmd->add_option("--drain-timeout", proxy_options.drain_timeout,
                         "On SIGTERM, how long requests in flight may finish (default 5s)");
+  proxy_cmd
+      ->add_option("--concurrency", proxy_options.concurrency,
+                   "Worker threads, as Envoy's --concurrency (default 1); each has its own "
+                   "connections and upstream pools")
+      ->check(CLI::Range(uint32_t{1}, proxy::kMaxConcurrency));
 
   // workload (internal: one pod, started by the platform's supervisor)
   auto* workload_cmd = app.add_subcommand(

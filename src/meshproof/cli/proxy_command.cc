@@ -22,6 +22,7 @@ int proxyCommand(const ProxyCommandOptions& options, std::ostream& out, std::ost
   po.admin_token = options.admin_token;
   po.seed = options.seed;
   po.handle_signals = true;
+  po.concurrency = options.concurrency;
   for (auto [flag, text, target] :
        {std::tuple{"--request-headers-timeout", &options.request_headers_timeout,
                    &po.request_headers_timeout},
@@ -43,6 +44,9 @@ int proxyCommand(const ProxyCommandOptions& options, std::ostream& out, std::ost
   for (const proxy::Listener& l : (*server)->listeners()) {
     out << "meshproof proxy: Gateway/" << l.name << " listening on http://" << l.address << ":"
         << l.port << " -> " << l.host << '\n';
+  }
+  if (po.concurrency > 1) {
+    out << "meshproof proxy: " << po.concurrency << " workers\n";
   }
   out << "meshproof proxy: admin on http://" << options.admin_address << ":"
       << (*server)->adminPort() << " (/metrics, /ready, /clusters)" << std::endl;

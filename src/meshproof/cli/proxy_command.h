@@ -1,6 +1,7 @@
 #pragma once
 // `meshproof proxy -f SPEC [--admin-port P] [--admin-address A --admin-token T] [--seed N]
-// [--request-headers-timeout D] [--stream-idle-timeout D] [--drain-timeout D]`: the data plane
+// [--request-headers-timeout D] [--stream-idle-timeout D] [--drain-timeout D] [--concurrency N]`:
+// the data plane
 // alone, in front of the user's own services (ServiceEntry endpoints). Prints where it listens,
 // serves until SIGINT or SIGTERM, drains (requests in flight finish, new connections are refused)
 // and exits 0. Bad spec, a bad duration or a port that cannot be bound: a clear message and exit 2.
@@ -22,6 +23,7 @@ struct ProxyCommandOptions {
   std::string request_headers_timeout = "10s";
   std::string stream_idle_timeout = "5m";
   std::string drain_timeout = "5s";
+  uint32_t concurrency = 1; // worker threads (proxy::ProxyOptions::concurrency)
 };
 
 int proxyCommand(const ProxyCommandOptions& options, std::ostream& out, std::ostream& err);

@@ -8,9 +8,15 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <unordered_map>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/container/small_vector.hpp>
 
@@ -63,58 +69,90 @@ struct Endpoint {
   // Transparent, as RequestLog::flags: record()'s find("app") per request builds no string.
   std::map<std::string, std::string, std::less<>> labels;
   std::string workload; // the pod's Workload (control-plane endpoints); empty for ServiceEntries
-  // "address:port", built once: routing, pooling and outlier detection look it up per request.
-  // Endpoints are not changed once shared (EndpointPtr is to const), and serve one io thread.
-  const std::string& key() const {
-    if (key_cache.empty()) {
-      key_cache = address + ":" + std::to_string(port);
-    }
-    return key_cache;
-  }
-  mutable std::string key_cache; // key()'s; left empty when an Endpoint is made
+  // "address:port": routing, pooling and outlier detection look it up per request. Set by share(),
+  // before the endpoint is shared with the workers (EndpointPtr is to const, read by every worker).
+  const std::string& key() const { return key_cache; }
+  std::string key_cache;
 };
 
-// A cluster's connection-pool circuit breakers (istio-envoy-semantics.md §2.6-2.7): connections
-// (open, idle or busy) against max_connections, requests in flight against max_requests, and
-// requests queued for a connection against max_pending_requests. Shared with the connections, which
-// give their slot back when they close.
-struct PoolBudget {
+using EndpointPtr = std::shared_ptr<const Endpoint>;
+
+// `e` as the workers read it, its key set.
+EndpointPtr share(const Endpoint& e) {
+  auto out = std::make_shared<Endpoint>(e);
+  out->key_cache = e.address + ":" + std::to_string(e.port);
+  return out;
+}
+
+// A cluster's connection-pool circuit breakers (istio-envoy-semantics.md §2.6-2.7), shared by
+// every worker as Envoy's resource manager is: connections (open, idle or busy, in every worker's
+// pool) against max_connections, requests in flight against max_requests, and requests queued for
+// a connection against max_pending_requests. Slots are taken by compare-and-swap (tryTake), so
+// racing workers cannot both take the last one: max_requests and max_pending_requests are never
+// exceeded, and max_connections only by the one-connection-per-pool rule (LocalPool::open).
+// Envoy's checks are approximate under concurrency; these are what its documentation promises.
+struct ClusterBudget {
   uint64_t max_connections = spec::kUnlimited;
   uint64_t max_pending = spec::kUnlimited;
   uint64_t max_requests = spec::kUnlimited;
   uint64_t max_requests_per_connection = 0; // 0: unlimited
-  uint64_t connections = 0;
-  uint64_t active_requests = 0;
-  std::deque<std::shared_ptr<Timer>> waiters; // pending requests, oldest first
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> active_requests{0};
+  std::atomic<uint64_t> pending{0};
   metrics::ClusterStats* stats = nullptr;
-  bool closing = false; // the proxy is being destroyed: wake nobody
+  // Set when more than one worker shares the cluster: the gauges are then set under `gauges`, so
+  // the last value set is computed from the latest counts (two workers computing at once could
+  // otherwise leave an older count's value, a breaker shown open with nothing in flight).
+  bool shared = false;
+  mutable std::mutex gauges;
 
-  // Wakes the oldest pending request: a connection went idle or closed.
-  void notify() {
-    if (!closing && !waiters.empty()) {
-      waiters.front()->cancel();
-    }
+  // Takes one of `max` slots of `count`; false when every slot is taken.
+  static bool tryTake(std::atomic<uint64_t>& count, uint64_t max) {
+    uint64_t now = count.load(std::memory_order_relaxed);
+    do {
+      if (now >= max) {
+        return false;
+      }
+    } while (!count.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+    return true;
   }
+
   void updateGauges() const {
     if (stats == nullptr) {
       return;
     }
-    stats->cb_cx_open.set(connections >= max_connections ? 1 : 0);
-    stats->cb_rq_pending_open.set(waiters.size() >= max_pending ? 1 : 0);
-    stats->cb_remaining_cx.set(remaining(max_connections, connections));
-    stats->cb_remaining_pending.set(remaining(max_pending, waiters.size()));
-    updateRequestGauges();
+    std::unique_lock<std::mutex> lock(gauges, std::defer_lock);
+    if (shared) {
+      lock.lock();
+    }
+    const uint64_t cx = connections.load(std::memory_order_relaxed);
+    const uint64_t queued = pending.load(std::memory_order_relaxed);
+    stats->cb_cx_open.set(cx >= max_connections ? 1 : 0);
+    stats->cb_rq_pending_open.set(queued >= max_pending ? 1 : 0);
+    stats->cb_remaining_cx.set(remaining(max_connections, cx));
+    stats->cb_remaining_pending.set(remaining(max_pending, queued));
+    setRequestGauges();
   }
   // The two of them that follow active_requests alone (set twice per request).
   void updateRequestGauges() const {
     if (stats == nullptr) {
       return;
     }
-    stats->cb_rq_open.set(active_requests >= max_requests ? 1 : 0);
-    stats->cb_remaining_rq.set(remaining(max_requests, active_requests));
+    std::unique_lock<std::mutex> lock(gauges, std::defer_lock);
+    if (shared) {
+      lock.lock();
+    }
+    setRequestGauges();
   }
   static double remaining(uint64_t max, uint64_t used) {
     return static_cast<double>(used >= max ? 0 : max - used);
+  }
+
+private:
+  void setRequestGauges() const {
+    const uint64_t active = active_requests.load(std::memory_order_relaxed);
+    stats->cb_rq_open.set(active >= max_requests ? 1 : 0);
+    stats->cb_remaining_rq.set(remaining(max_requests, active));
   }
 };
 
@@ -125,18 +163,53 @@ struct Reader {
   size_t old = 0; // the buffer's size when the current read began
 };
 
+struct UpstreamConnection;
+
+// One worker's connections to one cluster's hosts (Envoy's per-worker connection pool) and that
+// worker's requests waiting for one. Used on its worker's thread only.
+struct LocalPool {
+  explicit LocalPool(ClusterBudget& b) : budget(b) {}
+  LocalPool(const LocalPool&) = delete;
+  LocalPool& operator=(const LocalPool&) = delete;
+  ClusterBudget& budget;
+  // Keep-alive connections by endpoint key.
+  std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>, std::less<>> idle;
+  // This pool's connections by endpoint key, idle, busy or connecting: a host with none gets one
+  // even past max_connections (§2.7), so no worker's requests wait for connections of another.
+  std::map<std::string, uint32_t, std::less<>> open;
+  std::deque<std::shared_ptr<Timer>> waiters; // pending requests, oldest first
+  size_t next = 0;                            // round robin over the cluster's hosts
+  bool closing = false;                       // the proxy is being destroyed: wake nobody
+
+  // Wakes the oldest pending request: a connection went idle or closed.
+  void notify() {
+    if (!closing && !waiters.empty()) {
+      waiters.front()->cancel();
+    }
+  }
+  uint32_t openTo(std::string_view key) const {
+    auto it = open.find(key);
+    return it == open.end() ? 0 : it->second;
+  }
+};
+
+// A connection to an upstream host. It is made after its attempt took one of the cluster's
+// connection slots (ClusterBudget::connections) and gives the slot back when it closes.
 struct UpstreamConnection {
-  UpstreamConnection(const Executor& ex, std::shared_ptr<PoolBudget> b)
-      : stream(ex), reader(ex), budget(std::move(b)) {
-    ++budget->connections;
-    budget->updateGauges();
+  UpstreamConnection(const Executor& ex, LocalPool& p, const std::string& endpoint_key)
+      : stream(ex), reader(ex), pool(p), key(endpoint_key) {
+    ++pool.open[key];
+    pool.budget.updateGauges();
   }
   ~UpstreamConnection() {
-    --budget->connections;
-    if (!budget->closing) {
+    pool.budget.connections.fetch_sub(1, std::memory_order_relaxed);
+    if (auto it = pool.open.find(key); it != pool.open.end() && --it->second == 0) {
+      pool.open.erase(it);
+    }
+    if (!pool.closing) {
       try {
-        budget->updateGauges();
-        budget->notify();
+        pool.budget.updateGauges();
+        pool.notify();
       } catch (...) { // NOLINT(bugprone-empty-catch): a waiter wakes at its own timeout instead
       }
     }
@@ -148,32 +221,31 @@ struct UpstreamConnection {
   net::ByteBuffer in;            // bytes read from the upstream and not yet consumed
   net::http1::ResponseHead head; // the last response's (its fields' capacity is reused)
   std::string wire;              // the request being sent (its capacity is reused)
-  std::shared_ptr<PoolBudget> budget;
-  uint64_t requests = 0; // served on this connection
+  LocalPool& pool;               // outlives its connections (Impl's destructor)
+  const std::string key;         // the endpoint's
+  uint64_t requests = 0;         // served on this connection
 };
 
-using Pool = std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>>;
-
-using EndpointPtr = std::shared_ptr<const Endpoint>;
 // The hosts a request has tried (previous_hosts), inline for the usual few attempts.
 using TriedHosts = boost::container::small_vector<std::string, 4>;
 
+// A cluster (host and subset) as every worker shares it. Built before the workers start; at run
+// time only the main thread changes `endpoints` (the workers read theirs from the ConfigSnapshot)
+// and the rest is thread-safe (detector, breaker, budget, stats) or constant.
 struct Cluster {
+  size_t index = 0; // in Impl::cluster_list, ConfigSnapshot::endpoints and Worker::pools
   std::string name;
   std::string host;
   std::string subset;
   std::map<std::string, std::string> selector; // the subset's labels
   std::vector<Endpoint> static_endpoints;      // from ServiceEntries
-  // Static plus the control plane's, selected by `selector`. Replaced, never mutated, so a request
-  // in flight keeps its endpoint alive.
+  // Static plus the control plane's, selected by `selector`; the main thread's copy.
   std::vector<EndpointPtr> endpoints;
   std::unique_ptr<OutlierDetector> outlier;
   std::unique_ptr<ResourceLimit> retry_breaker;
   metrics::ClusterStats* stats = nullptr;
   core::Duration connect_timeout = spec::kDefaultConnectTimeout;
-  size_t next = 0; // round robin
-  std::shared_ptr<PoolBudget> budget = std::make_shared<PoolBudget>();
-  Pool idle; // keep-alive connections by endpoint key; after `budget`, so destroyed first
+  ClusterBudget budget;
 };
 
 struct HostRoutes {
@@ -266,6 +338,57 @@ std::string sourceFields(const ProxyOptions& options) {
 
 } // namespace
 
+// What the admin API changes at run time, as the workers read it. Replaced whole, never changed:
+// a worker takes the newest at the start of each request (Impl::refresh(Worker&)).
+struct ConfigSnapshot {
+  uint64_t version = 0;                            // Impl::snapshot_version when published
+  std::vector<std::vector<EndpointPtr>> endpoints; // by Cluster::index
+  // Runtime faults in id order (a later one for the same host wins), as (short host, fault).
+  std::vector<std::pair<std::string, spec::FaultInjection>> faults;
+  // Every endpoint's key: a worker closes its pooled connections to any other.
+  std::set<std::string, std::less<>> live;
+};
+
+// A connection being served; a drain closes the idle ones.
+struct Session {
+  Stream* stream;
+  bool admin;
+  bool idle = true; // waiting for the first byte of a request
+};
+
+// A downstream listener's statistics for one worker, as Envoy names them
+// (envoy_listener_worker_<N>_downstream_cx_total{envoy_listener_address="127.0.0.1_8080"}) and
+// summed over the workers (envoy_listener_downstream_cx_total, _active).
+struct ListenerStats {
+  metrics::Counter* worker_total = nullptr;
+  metrics::Gauge* worker_active = nullptr;
+  metrics::Counter* total = nullptr;
+  metrics::Gauge* active = nullptr;
+};
+
+// One thread's loop: its io_context and the connections it serves. The main loop serves the admin
+// port (and, with one worker, is that worker's loop too); a worker serves downstream connections
+// with its own upstream pools, generator, metrics handles and configuration snapshot. Everything
+// here is used on its own thread only, except `connections` (read by the main thread's balancer).
+struct Worker {
+  Worker(size_t i, asio::io_context& loop, core::SeededRandom r)
+      : index(i), io(loop), random(std::move(r)) {}
+  size_t index;
+  asio::io_context& io;
+  core::SeededRandom random;
+  std::set<Session*> sessions;
+  bool draining = false;
+  bool drained = false;                 // told the main loop, once
+  std::atomic<uint64_t> connections{0}; // downstream connections handed to it and still open
+  std::vector<std::unique_ptr<LocalPool>> pools; // by Cluster::index
+  std::vector<ListenerStats> listener_stats;     // by listener index
+  std::shared_ptr<const ConfigSnapshot> snapshot;
+  uint64_t snapshot_version = 0;
+  // istio_* children per distinct label set; the labels that vary per request form the key.
+  std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
+  std::string series_key; // record()'s scratch
+};
+
 struct ProxyServer::Impl {
   Impl(const spec::Spec& s, ProxyOptions o, core::Clock& c)
       : spec(s), options(std::move(o)), clock(c),
@@ -273,54 +396,60 @@ struct ProxyServer::Impl {
                                  : static_cast<uint64_t>(c.wallNow().time_since_epoch().count())),
         istio(registry), envoy(registry) {}
 
+  // The loops go first, while everything their coroutines and sockets use is still there: idle
+  // pooled connections and listening sockets close on their live io_context, then each io_context
+  // is destroyed with the coroutine frames it holds (whose connections give back their budget to
+  // pools and clusters that are still alive).
   ~Impl() {
-    stopping = true; // coroutine frames destroyed with `io` below must not stop it again
-    for (auto& [key, c] : clusters) {
-      c->budget->closing = true;
+    stopAll(); // run() joined the threads; this is for a server destroyed without run() returning
+    for (std::thread& t : threads) {
+      if (t.joinable()) {
+        t.join();
+      }
     }
+    stopping = true; // coroutine frames destroyed below must not stop or post anything
+    for (auto& w : workers) {
+      for (auto& pool : w->pools) {
+        pool->closing = true;
+        pool->idle.clear();
+        pool->waiters.clear();
+      }
+    }
+    acceptors.clear();
+    admin.reset();
+    signals.reset();
+    drain_timer.reset();
+    worker_ios.clear();
+    main_io.reset();
   }
 
   const spec::Spec& spec;
   ProxyOptions options;
   const std::string source_fields = sourceFields(options); // UpstreamFields::source_fields
-  std::map<std::string, RuntimeFault> faults;              // by id
-  uint64_t generation = 1;                                 // bumped on every configuration change
-  uint64_t next_fault_id = 1;
   core::Clock& clock;
-  core::SeededRandom random;
+  core::SeededRandom random; // worker 0's generator; the others are forked from it
   metrics::Registry registry;
   metrics::IstioMetrics istio;
   metrics::EnvoyClusterMetrics envoy;
 
-  // Connections being served; a drain closes the idle ones. Declared before `io`, whose
-  // destruction ends the coroutines that remove themselves from here.
-  struct Session {
-    Stream* stream;
-    bool admin;
-    bool idle = true; // waiting for the first byte of a request
-  };
-  std::set<Session*> sessions;
-  bool draining = false;
-  bool stopping = false;
-
-  // One thread runs it, and only stop() comes from another thread: Asio's per-descriptor locks
-  // are off (the scheduler's stay, for stop()).
-  asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  std::optional<Timer> drain_timer;
-  std::vector<Listener> listeners;
-  std::vector<std::unique_ptr<Acceptor>> acceptors;
-  std::unique_ptr<Acceptor> admin;
-  std::optional<asio::basic_signal_set<Executor>> signals;
-
-  std::map<std::string, HostRoutes> routes; // by short host
-  std::set<std::string> dynamic_hosts;      // Workload hosts: endpoints from the control plane
+  // ---- the main thread's: the admin API reads and changes these
+  std::map<std::string, RuntimeFault> faults; // by id
+  uint64_t generation = 1;                    // bumped on every configuration change
+  uint64_t next_fault_id = 1;
+  std::set<std::string> dynamic_hosts; // Workload hosts: endpoints from the control plane
   std::map<std::string, std::vector<Endpoint>> dynamic_endpoints; // by short host
   bool configured = false;                                        // a PUT /config arrived
-  std::map<std::string, std::unique_ptr<Cluster>> clusters;       // by host|subset
+  std::atomic<bool> stopping{false};
+  size_t drained = 0; // loops (workers and main) that finished draining
+  std::vector<Listener> listeners;
+
+  // ---- built before run(), then read by every worker
+  std::map<std::string, HostRoutes> routes;                 // by short host
+  std::map<std::string, std::unique_ptr<Cluster>> clusters; // by host|subset
+  std::vector<Cluster*> cluster_list;                       // by Cluster::index
   // clusterFor's answers by destination: the spec (and so its routes' destinations) is fixed for
   // the server's life and clusters are never removed, so the pointers stay valid.
   std::unordered_map<const spec::Destination*, Cluster*> cluster_of;
-  std::string series_key; // record()'s scratch
   // Upstream responses: the downstream head limits (Envoy applies max_headers_count to both),
   // bodies up to 64 MiB.
   const net::http1::Limits upstream_limits = [this] {
@@ -329,43 +458,74 @@ struct ProxyServer::Impl {
     return l;
   }();
   std::deque<spec::HttpRoute> default_routes; // for hosts without a VirtualService
-  // istio_* children per distinct label set; the labels that vary per request form the key.
-  std::unordered_map<std::string, metrics::IstioMetrics::Series> series;
+
+  // ---- the configuration the workers see (publish(), Worker::refresh)
+  std::mutex snapshot_mutex;
+  std::shared_ptr<const ConfigSnapshot> snapshot; // guarded by snapshot_mutex
+  std::atomic<uint64_t> snapshot_version{0};
+
+  // ---- the loops. One thread runs each io_context and only stop(), posts and the balancer's
+  // handoffs come from another, so Asio's per-descriptor locks are off (the scheduler's stay).
+  std::unique_ptr<asio::io_context> main_io =
+      std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
+  std::vector<std::unique_ptr<asio::io_context>> worker_ios; // empty with one worker
+  std::unique_ptr<Worker> main_loop;                         // the admin port's sessions
+  std::vector<std::unique_ptr<Worker>> workers;
+  size_t next_worker = 0; // the balancer's tie-break
+  std::optional<Timer> drain_timer;
+  std::vector<std::unique_ptr<Acceptor>> acceptors; // by listener, on main_io
+  std::unique_ptr<Acceptor> admin;
+  std::optional<asio::basic_signal_set<Executor>> signals;
+  std::vector<std::thread> threads;
 
   // ------------------------------------------------------------------ building
   core::Status build();
   Cluster& clusterFor(const spec::Destination& d);
   core::Status buildRoutes(const std::string& host);
+  void buildWorkers();
   void refresh(Cluster& c);
+  // Makes the main thread's endpoints and faults the workers' (every request started afterwards
+  // sees them). Main thread.
+  void publish();
   Response putConfig(const Request& req);
 
   // ------------------------------------------------------------------ serving
+  // Accepts connections on `acceptor` (main loop) and hands each to a worker (`listener`), or
+  // serves it on the main loop (the admin port: `listener` null).
   awaitable<void> accept(Acceptor& acceptor, const Listener* listener);
-  awaitable<void> session(Socket socket, const Listener* listener);
+  Worker& pickWorker();
+  void handOff(Worker& w, int fd, const Listener* listener, tcp protocol);
+  awaitable<void> session(Worker& w, Socket socket, const Listener* listener);
   awaitable<void> closeAfterError(Stream& stream, unsigned status, const std::string& body);
-  void beginDrain();
-  void maybeFinishDrain();
+  // Takes the newest configuration snapshot if it changed; closes pooled connections to endpoints
+  // that left. Worker thread.
+  void refresh(Worker& w);
+  void beginDrain();                // main thread
+  void beginWorkerDrain(Worker& w); // w's thread
+  void maybeFinishDrain(Worker& w); // w's thread
+  void stopAll();                   // any thread
   // The short host a request on `listener` goes to: its Gateway's, or (sidecar outbound) the one
   // its Host field names; empty when no route knows that host (404 NR). Not a coroutine: a frame
   // per request for it cost an allocation.
   std::string routeHost(const Request& req, const Listener& listener) const;
   // `storage`: a response whose buffers the upstream's response is read into (moved from), so a
   // keep-alive connection allocates none per request.
-  awaitable<Response> route(Request& req, const std::string& host, uint16_t port, RequestLog& log,
-                            Response& storage);
-  awaitable<Attempt> attempt(Cluster& cluster, const Endpoint& ep, Request& req, Response& storage,
-                             uint32_t attempt_count, std::optional<core::Duration> timeout,
-                             int64_t expected_timeout_ms);
+  awaitable<Response> route(Worker& w, Request& req, const std::string& host, uint16_t port,
+                            RequestLog& log, Response& storage);
+  awaitable<Attempt> attempt(Worker& w, Cluster& cluster, const Endpoint& ep, Request& req,
+                             Response& storage, uint32_t attempt_count,
+                             std::optional<core::Duration> timeout, int64_t expected_timeout_ms);
   awaitable<void> tick(Cluster& cluster);
-  awaitable<bool> sleepFor(core::Duration d);
+  awaitable<bool> sleepFor(asio::io_context& io, core::Duration d);
   Response adminResponse(const Request& req);
   Response postFault(const Request& req);
   nlohmann::json configDump() const;
   nlohmann::json outlierEvents() const;
-  EndpointPtr pickHost(Cluster& c, const TriedHosts& tried);
+  EndpointPtr pickHost(Worker& w, Cluster& c, const TriedHosts& tried);
   Response localReply(const Request& req, unsigned status, const std::string& body);
   // `took`: from the request read to its response ready.
-  void record(const Request& req, const Response& res, const RequestLog& log, core::Duration took);
+  void record(Worker& w, const Request& req, const Response& res, const RequestLog& log,
+              core::Duration took);
 };
 
 Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
@@ -425,24 +585,28 @@ Cluster& ProxyServer::Impl::clusterFor(const spec::Destination& d) {
   c->name = metrics::outboundClusterName(port_number, d.subset, d.host);
   c->stats = &envoy.forCluster(c->name);
   uint64_t max_retries = spec::kUnlimited;
-  c->budget->stats = c->stats;
+  c->budget.stats = c->stats;
+  c->budget.shared = options.concurrency > 1;
   if (policy != nullptr && policy->connection_pool) {
     const spec::ConnectionPool& pool = *policy->connection_pool;
     max_retries = pool.max_retries;
     c->connect_timeout = pool.connect_timeout;
-    c->budget->max_connections = pool.max_connections;
-    c->budget->max_pending = pool.http1_max_pending_requests;
-    c->budget->max_requests = pool.http2_max_requests;
-    c->budget->max_requests_per_connection = pool.max_requests_per_connection;
+    c->budget.max_connections = pool.max_connections;
+    c->budget.max_pending = pool.http1_max_pending_requests;
+    c->budget.max_requests = pool.http2_max_requests;
+    c->budget.max_requests_per_connection = pool.max_requests_per_connection;
   }
-  c->budget->updateGauges();
+  c->budget.updateGauges();
   c->retry_breaker = std::make_unique<ResourceLimit>(max_retries);
   if (policy != nullptr && policy->outlier_detection) {
     c->outlier = std::make_unique<OutlierDetector>(*policy->outlier_detection, clock, c->stats);
   }
   refresh(*c);
   auto& ref = *c;
+  ref.index = cluster_list.size();
+  cluster_list.push_back(&ref);
   clusters.emplace(key, std::move(c));
+  cluster_of.emplace(&d, &ref);
   return ref;
 }
 
@@ -455,13 +619,13 @@ void ProxyServer::Impl::refresh(Cluster& c) {
     });
   };
   for (const Endpoint& e : c.static_endpoints) {
-    next.push_back(std::make_shared<const Endpoint>(e));
+    next.push_back(share(e));
   }
   auto dyn = dynamic_endpoints.find(spec::shortHost(c.host));
   if (dyn != dynamic_endpoints.end()) {
     for (const Endpoint& e : dyn->second) {
       if (selected(e)) {
-        next.push_back(std::make_shared<const Endpoint>(e));
+        next.push_back(share(e));
       }
     }
   }
@@ -512,6 +676,10 @@ core::Status ProxyServer::Impl::buildRoutes(const std::string& host) {
 }
 
 core::Status ProxyServer::Impl::build() {
+  if (options.concurrency < 1 || options.concurrency > kMaxConcurrency) {
+    return core::invalidArgument("concurrency: " + std::to_string(options.concurrency) +
+                                 " workers; it must be 1 to " + std::to_string(kMaxConcurrency));
+  }
   if (options.managed) {
     for (const spec::Workload& w : spec.workloads) {
       dynamic_hosts.insert(spec::shortHost(w.app));
@@ -535,7 +703,7 @@ core::Status ProxyServer::Impl::build() {
         return st;
       }
     }
-    auto acceptor = std::make_unique<Acceptor>(io);
+    auto acceptor = std::make_unique<Acceptor>(*main_io);
     if (auto st =
             net::listen(*acceptor, options.outbound_address, options.outbound_port, "outbound");
         !st.isOk()) {
@@ -568,7 +736,7 @@ core::Status ProxyServer::Impl::build() {
           "\" has no ServiceEntry endpoints; `meshproof proxy` forwards to ServiceEntry "
           "endpoints (your own running services), Workload pods run with `meshproof up`");
     }
-    auto acceptor = std::make_unique<Acceptor>(io);
+    auto acceptor = std::make_unique<Acceptor>(*main_io);
     if (auto st = net::listen(*acceptor, g.address, static_cast<uint16_t>(g.port),
                               "Gateway/" + g.meta.name);
         !st.isOk()) {
@@ -577,19 +745,103 @@ core::Status ProxyServer::Impl::build() {
     listeners.push_back({g.meta.name, g.address, acceptor->local_endpoint().port(), g.host});
     acceptors.push_back(std::move(acceptor));
   }
-  admin = std::make_unique<Acceptor>(io);
+  admin = std::make_unique<Acceptor>(*main_io);
   boost::system::error_code ec;
   const auto admin_ip = asio::ip::make_address(options.admin_address, ec);
   if (!ec && !admin_ip.is_loopback() && options.admin_token.empty()) {
     return core::invalidArgument("admin: binding " + options.admin_address +
                                  " (not loopback) requires a bearer token for mutating calls");
   }
-  return net::listen(*admin, options.admin_address, options.admin_port, "admin");
+  if (auto st = net::listen(*admin, options.admin_address, options.admin_port, "admin");
+      !st.isOk()) {
+    return st;
+  }
+  buildWorkers();
+  publish();
+  return core::Status::ok();
+}
+
+void ProxyServer::Impl::buildWorkers() {
+  main_loop = std::make_unique<Worker>(SIZE_MAX, *main_io, core::SeededRandom(random.seed()));
+  registry
+      .gauge("envoy_server_concurrency", "Worker threads of this proxy (Envoy's --concurrency).")
+      .with({})
+      .set(options.concurrency);
+  auto& total =
+      registry.counter("envoy_listener_downstream_cx_total",
+                       "Downstream connections accepted, all workers.", {"envoy_listener_address"});
+  auto& active =
+      registry.gauge("envoy_listener_downstream_cx_active",
+                     "Downstream connections open, all workers.", {"envoy_listener_address"});
+  for (uint32_t k = 0; k < options.concurrency; ++k) {
+    asio::io_context* io = main_io.get();
+    if (options.concurrency > 1) {
+      worker_ios.push_back(
+          std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
+      io = worker_ios.back().get();
+    }
+    // Worker 0 keeps the seeded generator itself, so one worker repeats a seeded run exactly.
+    auto w = std::make_unique<Worker>(k, *io, k == 0 ? random : random.fork());
+    for (Cluster* c : cluster_list) {
+      w->pools.push_back(std::make_unique<LocalPool>(c->budget));
+    }
+    const std::string prefix = "envoy_listener_worker_" + std::to_string(k) + "_";
+    auto& worker_total = registry.counter(prefix + "downstream_cx_total",
+                                          "Downstream connections this worker accepted.",
+                                          {"envoy_listener_address"});
+    auto& worker_active =
+        registry.gauge(prefix + "downstream_cx_active",
+                       "Downstream connections this worker serves.", {"envoy_listener_address"});
+    for (const Listener& l : listeners) {
+      // Envoy's listener address tag: the address and port joined by '_'.
+      const std::string address = l.address + "_" + std::to_string(l.port);
+      w->listener_stats.push_back({&worker_total.with({address}), &worker_active.with({address}),
+                                   &total.with({address}), &active.with({address})});
+    }
+    workers.push_back(std::move(w));
+  }
+}
+
+void ProxyServer::Impl::publish() {
+  auto next = std::make_shared<ConfigSnapshot>();
+  next->version = snapshot_version.load(std::memory_order_relaxed) + 1;
+  for (const Cluster* c : cluster_list) {
+    next->endpoints.push_back(c->endpoints);
+    for (const EndpointPtr& e : c->endpoints) {
+      next->live.insert(e->key());
+    }
+  }
+  for (const auto& [id, f] : faults) {
+    next->faults.emplace_back(f.host, f.fault);
+  }
+  const uint64_t version = next->version;
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex);
+    snapshot = std::move(next);
+  }
+  snapshot_version.store(version, std::memory_order_release);
+}
+
+void ProxyServer::Impl::refresh(Worker& w) {
+  if (snapshot_version.load(std::memory_order_acquire) == w.snapshot_version) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex);
+    w.snapshot = snapshot;
+  }
+  w.snapshot_version = w.snapshot->version;
+  // Pooled connections to endpoints that left (a pod that restarted on another port) are closed.
+  for (auto& pool : w.pools) {
+    for (auto it = pool->idle.begin(); it != pool->idle.end();) {
+      it = w.snapshot->live.count(it->first) != 0 ? std::next(it) : pool->idle.erase(it);
+    }
+  }
 }
 
 // ------------------------------------------------------------------------------------- serving
 
-awaitable<bool> ProxyServer::Impl::sleepFor(core::Duration d) {
+awaitable<bool> ProxyServer::Impl::sleepFor(asio::io_context& io, core::Duration d) {
   Timer timer(io);
   timer.expires_after(d);
   boost::system::error_code ec;
@@ -600,28 +852,113 @@ awaitable<bool> ProxyServer::Impl::sleepFor(core::Duration d) {
 awaitable<void> ProxyServer::Impl::tick(Cluster& cluster) {
   for (;;) {
     const core::Duration wait = cluster.outlier->nextTick() - clock.monotonicNow();
-    if (!co_await sleepFor(std::max<core::Duration>(wait, 0ms))) {
+    if (!co_await sleepFor(*main_io, std::max<core::Duration>(wait, 0ms))) {
       co_return;
     }
     cluster.outlier->onIntervalTick();
   }
 }
 
-awaitable<void> ProxyServer::Impl::accept(Acceptor& acceptor, const Listener* listener) {
-  for (;;) {
-    boost::system::error_code ec;
-    Socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      if (ec == asio::error::operation_aborted) {
-        co_return;
-      }
-      // EMFILE and friends: keep serving the connections we have, and do not spin on a listening
-      // socket that stays readable.
-      co_await sleepFor(50ms);
-      continue;
+namespace {
+
+// A descriptor on its way to a worker: closed if the worker never takes it (a handler destroyed
+// unrun when the proxy stops).
+class OwnedFd {
+public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
     }
-    socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io, session(std::move(socket), listener), asio::detached);
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+private:
+  int fd_;
+};
+
+} // namespace
+
+awaitable<void> ProxyServer::Impl::accept(Acceptor& acceptor, const Listener* listener) {
+  // accept4 on the non-blocking listening socket until it has nothing, then wait for readiness:
+  // the connection's descriptor goes to its worker's io_context unregistered anywhere else (an
+  // Asio accept would register it with this loop's reactor first, and moving it costs two
+  // epoll_ctl calls). The wait only completes on a new edge, so the loop never waits while
+  // connections are queued: it yields to the loop's other work every 64 instead.
+  boost::system::error_code ec;
+  acceptor.native_non_blocking(true, ec);
+  const tcp protocol = acceptor.local_endpoint(ec).protocol();
+  for (;;) {
+    for (int taken = 0;;) {
+      const int fd =
+          ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        const int error = errno;
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+          break;
+        }
+        if (error == EINTR || error == ECONNABORTED || error == EPROTO) {
+          continue;
+        }
+        if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+          // Keep serving the connections we have; do not spin on a socket that stays readable.
+          co_await sleepFor(*main_io, 50ms);
+          continue;
+        }
+        co_return; // the listening socket was closed (a drain)
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      handOff(listener == nullptr ? *main_loop : pickWorker(), fd, listener, protocol);
+      if (++taken % 64 == 0) {
+        co_await asio::post(*main_io, use_awaitable);
+      }
+    }
+    co_await acceptor.async_wait(Acceptor::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+      co_return;
+    }
+  }
+}
+
+Worker& ProxyServer::Impl::pickWorker() {
+  const size_t n = workers.size();
+  size_t best = next_worker % n;
+  uint64_t fewest = workers[best]->connections.load(std::memory_order_relaxed);
+  for (size_t i = 1; i < n; ++i) {
+    const size_t k = (next_worker + i) % n;
+    const uint64_t open = workers[k]->connections.load(std::memory_order_relaxed);
+    if (open < fewest) {
+      best = k;
+      fewest = open;
+    }
+  }
+  next_worker = best + 1; // ties go round
+  return *workers[best];
+}
+
+void ProxyServer::Impl::handOff(Worker& w, int fd, const Listener* listener, tcp protocol) {
+  w.connections.fetch_add(1, std::memory_order_relaxed);
+  auto start = [this, &w, listener, protocol](OwnedFd owned) {
+    Socket socket(w.io);
+    boost::system::error_code ec;
+    const int raw = owned.release();
+    socket.assign(protocol, raw, ec);
+    if (ec) {
+      ::close(raw);
+      w.connections.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    asio::co_spawn(w.io, session(w, std::move(socket), listener), asio::detached);
+  };
+  if (&w.io == main_io.get()) {
+    start(OwnedFd(fd)); // this thread's loop
+  } else {
+    asio::post(w.io, [start, owned = OwnedFd(fd)]() mutable { start(std::move(owned)); });
   }
 }
 
@@ -1025,7 +1362,7 @@ awaitable<void> ProxyServer::Impl::closeAfterError(Stream& stream, unsigned stat
   }
 }
 
-awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listener) {
+awaitable<void> ProxyServer::Impl::session(Worker& w, Socket socket, const Listener* listener) {
   Stream stream(std::move(socket));
   Reader reader(stream.get_executor()); // beginRead's
   {
@@ -1034,15 +1371,30 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     net::enableDrainHint(stream.socket().native_handle());
   }
   Session self{&stream, listener == nullptr};
-  sessions.insert(&self);
+  w.sessions.insert(&self);
+  const ListenerStats* stats = nullptr;
+  if (listener != nullptr) {
+    stats = &w.listener_stats[static_cast<size_t>(listener - listeners.data())];
+    stats->worker_total->inc();
+    stats->total->inc();
+    stats->worker_active->add(1);
+    stats->active->add(1);
+  }
   struct Leave {
     Impl& impl;
+    Worker& w;
     Session& s;
+    const ListenerStats* stats;
     ~Leave() {
-      impl.sessions.erase(&s);
-      impl.maybeFinishDrain();
+      if (stats != nullptr) {
+        stats->worker_active->add(-1);
+        stats->active->add(-1);
+      }
+      w.connections.fetch_sub(1, std::memory_order_relaxed);
+      w.sessions.erase(&s);
+      impl.maybeFinishDrain(w);
     }
-  } leave{*this, self};
+  } leave{*this, w, self, stats};
 
   net::ByteBuffer in; // bytes read and not yet consumed (pipelined requests stay here)
   std::string out;    // the response being written
@@ -1055,7 +1407,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
   Response spare;
   const net::http1::Limits& limits = options.limits;
   for (;;) {
-    if (draining) {
+    if (w.draining) {
       break;
     }
     if (in.empty() && in.capacity() > 4096) {
@@ -1217,9 +1569,9 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
       log.flags.insert("NR");
       res = localReply(req, 404, "");
     } else {
-      res = co_await route(req, host, listener->port, log, spare);
+      res = co_await route(w, req, host, listener->port, log, spare);
     }
-    const bool keep = keep_alive && !draining;
+    const bool keep = keep_alive && !w.draining;
     const unsigned status = res.status;
     if (status < 200 || status == 204 || status == 304) {
       res.body.clear(); // no body, whatever a fault's httpStatus asked for
@@ -1227,7 +1579,7 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
     DownstreamFields add{keep, is_head, -1};
     if (listener != nullptr) {
       const core::Duration took = clock.monotonicNow() - start;
-      record(req, res, log, took);
+      record(w, req, res, log, took);
       add.service_time_ms = core::toMillis(took);
     }
     serialize(res, add, out);
@@ -1255,34 +1607,63 @@ awaitable<void> ProxyServer::Impl::session(Socket socket, const Listener* listen
 }
 
 void ProxyServer::Impl::beginDrain() {
-  if (draining) {
+  if (main_loop->draining) {
     return;
   }
-  draining = true;
   boost::system::error_code ec;
   for (auto& a : acceptors) {
     a->close(ec); // new connections are refused from now on
   }
   admin->close(ec);
-  for (Session* s : sessions) {
+  drain_timer.emplace(*main_io);
+  drain_timer->expires_after(options.drain_timeout);
+  drain_timer->async_wait([this](const boost::system::error_code& error) {
+    if (!error) {
+      stopAll(); // requests still in flight after the drain time are cut
+    }
+  });
+  for (auto& w : workers) {
+    if (&w->io == main_io.get()) {
+      beginWorkerDrain(*w);
+    } else {
+      asio::post(w->io, [this, &worker = *w] { beginWorkerDrain(worker); });
+    }
+  }
+  beginWorkerDrain(*main_loop);
+}
+
+void ProxyServer::Impl::beginWorkerDrain(Worker& w) {
+  w.draining = true;
+  for (Session* s : w.sessions) {
     if (s->idle || s->admin) {
       s->stream->cancel(); // nothing in flight: close now
     }
   }
-  drain_timer.emplace(io);
-  drain_timer->expires_after(options.drain_timeout);
-  drain_timer->async_wait([this](const boost::system::error_code& error) {
-    if (!error) {
-      io.stop(); // requests still in flight after the drain time are cut
-    }
-  });
-  maybeFinishDrain();
+  maybeFinishDrain(w);
 }
 
-void ProxyServer::Impl::maybeFinishDrain() {
-  if (draining && !stopping && sessions.empty()) {
-    stopping = true;
-    io.stop();
+void ProxyServer::Impl::maybeFinishDrain(Worker& w) {
+  if (!w.draining || w.drained || stopping || !w.sessions.empty()) {
+    return;
+  }
+  w.drained = true;
+  auto done = [this] {
+    if (++drained == workers.size() + 1) {
+      stopAll();
+    }
+  };
+  if (&w.io == main_io.get()) {
+    done();
+  } else {
+    asio::post(*main_io, done);
+  }
+}
+
+void ProxyServer::Impl::stopAll() {
+  stopping = true;
+  main_io->stop();
+  for (auto& io : worker_ios) {
+    io->stop();
   }
 }
 
@@ -1294,18 +1675,20 @@ Response ProxyServer::Impl::localReply(const Request& req, unsigned status,
   return res;
 }
 
-EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const TriedHosts& tried) {
+EndpointPtr ProxyServer::Impl::pickHost(Worker& w, Cluster& c, const TriedHosts& tried) {
   // Inline for the usual few endpoints: no allocation per request.
+  const std::vector<EndpointPtr>& endpoints = w.snapshot->endpoints[c.index];
+  size_t& next = w.pools[c.index]->next;
   boost::container::small_vector<const EndpointPtr*, 16> available;
   if (c.outlier) {
     const std::vector<std::string> keys = c.outlier->availableHosts();
-    for (const EndpointPtr& e : c.endpoints) {
+    for (const EndpointPtr& e : endpoints) {
       if (std::find(keys.begin(), keys.end(), e->key()) != keys.end()) {
         available.push_back(&e);
       }
     }
   } else {
-    for (const EndpointPtr& e : c.endpoints) {
+    for (const EndpointPtr& e : endpoints) {
       available.push_back(&e);
     }
   }
@@ -1314,16 +1697,17 @@ EndpointPtr ProxyServer::Impl::pickHost(Cluster& c, const TriedHosts& tried) {
   }
   // Round robin, preferring hosts this request has not tried (previous_hosts, up to 5 picks).
   for (int i = 0; i < 5; ++i) {
-    const EndpointPtr& e = *available[c.next++ % available.size()];
+    const EndpointPtr& e = *available[next++ % available.size()];
     if (std::find(tried.begin(), tried.end(), e->key()) == tried.end()) {
       return e;
     }
   }
-  return *available[c.next++ % available.size()];
+  return *available[next++ % available.size()];
 }
 
-awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& ep, Request& req,
-                                              Response& storage, uint32_t attempt_count,
+awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const Endpoint& ep,
+                                              Request& req, Response& storage,
+                                              uint32_t attempt_count,
                                               std::optional<core::Duration> timeout,
                                               int64_t expected_timeout_ms) {
   Attempt out;
@@ -1343,28 +1727,28 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
   // Circuit breakers (§2.7): max_requests overflows at once; a request that finds neither an idle
   // connection nor room for a new one waits in the pending queue, which overflows at
   // max_pending_requests. Overflow is a local 503 UO that is never retried nor counted by outlier
-  // detection.
-  PoolBudget& budget = *cluster.budget;
-  if (budget.active_requests >= budget.max_requests) {
+  // detection. The counts are the cluster's, over every worker; the connections and the queue
+  // are this worker's.
+  ClusterBudget& budget = cluster.budget;
+  LocalPool& local = *w.pools[cluster.index];
+  if (!ClusterBudget::tryTake(budget.active_requests, budget.max_requests)) {
     cluster.stats->upstream_rq_pending_overflow.inc();
     out.reason = ResetReason::Overflow;
     co_return out;
   }
-  ++budget.active_requests;
   budget.updateRequestGauges();
   struct ActiveRequest {
-    PoolBudget& b;
+    LocalPool& p;
     ~ActiveRequest() {
-      --b.active_requests;
-      if (!b.closing) {
-        b.updateRequestGauges();
+      p.budget.active_requests.fetch_sub(1, std::memory_order_relaxed);
+      if (!p.closing) {
+        p.budget.updateRequestGauges();
       }
     }
-  } active{budget};
-  const std::shared_ptr<PoolBudget> keep_budget = cluster.budget;
-  // Looked up at each use: a configuration push may drop the entry while this attempt waits.
+  } active{local};
+  // Looked up at each use: a configuration change may drop the entry while this attempt waits.
   auto pool = [&]() -> std::vector<std::unique_ptr<UpstreamConnection>>& {
-    return cluster.idle[ep.key()];
+    return local.idle[ep.key()];
   };
 
   // A pooled connection may have been closed by the upstream meanwhile: if it fails before any
@@ -1373,11 +1757,31 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
   for (int fresh = 0; fresh < 2; ++fresh) {
     std::unique_ptr<UpstreamConnection> conn;
     bool reused = false;
-    while (budget.connections >= budget.max_connections && !(fresh == 0 && !pool().empty())) {
-      // No room for another connection: close an idle one of another host if there is one,
-      // else wait for a connection to come back (it does not fail; §2.7 max_connections).
+    // An idle connection to this host goes first; otherwise a new connection takes one of the
+    // cluster's max_connections slots (compare-and-swap: workers racing for the last slot cannot
+    // both take it).
+    bool create = false;
+    while (!(fresh == 0 && !pool().empty())) {
+      if (ClusterBudget::tryTake(budget.connections, budget.max_connections)) {
+        create = true;
+        break;
+      }
+      // No room for another connection. A host this pool has no connection to gets one all the
+      // same, as Envoy's pools do (counted as an overflow), so a request never waits for
+      // connections it cannot use, such as another worker's. Otherwise close an idle one of
+      // another host if there is one, else wait for a connection to come back (it does not
+      // fail; §2.7 max_connections).
+      if (local.openTo(ep.key()) == 0) {
+        if (!counted_cx_overflow) {
+          cluster.stats->upstream_cx_overflow.inc();
+          counted_cx_overflow = true;
+        }
+        budget.connections.fetch_add(1, std::memory_order_relaxed); // past the limit
+        create = true;
+        break;
+      }
       bool freed = false;
-      for (auto& [key, conns] : cluster.idle) {
+      for (auto& [key, conns] : local.idle) {
         if (key != ep.key() && !conns.empty()) {
           conns.pop_back();
           freed = true;
@@ -1391,34 +1795,37 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         cluster.stats->upstream_cx_overflow.inc();
         counted_cx_overflow = true;
       }
-      if (budget.waiters.size() >= budget.max_pending) {
+      if (!ClusterBudget::tryTake(budget.pending, budget.max_pending)) {
         cluster.stats->upstream_rq_pending_overflow.inc();
         out.reason = ResetReason::Overflow;
         co_return out;
       }
-      auto waiter = std::make_shared<Timer>(io);
+      auto waiter = std::make_shared<Timer>(w.io);
       if (auto r = remaining()) {
         waiter->expires_after(std::max<core::Duration>(*r, 0ms));
       } else {
         waiter->expires_at(Timer::time_point::max());
       }
-      budget.waiters.push_back(waiter);
+      local.waiters.push_back(waiter);
       budget.updateGauges();
       boost::system::error_code ec;
       co_await waiter->async_wait(asio::redirect_error(use_awaitable, ec));
-      budget.waiters.erase(std::find(budget.waiters.begin(), budget.waiters.end(), waiter));
+      local.waiters.erase(std::find(local.waiters.begin(), local.waiters.end(), waiter));
+      budget.pending.fetch_sub(1, std::memory_order_relaxed);
       budget.updateGauges();
       if (!ec) {
         out.reason = ResetReason::PerTryTimeout; // the attempt's time ran out in the queue
         co_return out;
       }
     }
-    if (auto& idle = pool(); fresh == 0 && !idle.empty()) {
+    if (!create) {
+      auto& idle = pool();
       conn = std::move(idle.back());
       idle.pop_back();
       reused = true;
     } else {
-      conn = std::make_unique<UpstreamConnection>(io.get_executor(), cluster.budget);
+      // Takes over the slot taken above (no suspension since), and gives it back when it closes.
+      conn = std::make_unique<UpstreamConnection>(w.io.get_executor(), local, ep.key());
       boost::system::error_code ec;
       const auto ip = asio::ip::make_address(ep.address, ec);
       if (ec) {
@@ -1630,7 +2037,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Cluster& cluster, const Endpoint& 
         in.shrinkToFit(); // empty here: a large response's buffer does not stay with the pool
       }
       pool().push_back(std::move(conn));
-      budget.notify(); // a pending request may take it
+      local.notify(); // a pending request may take it
     }
     co_return out;
   }
@@ -1655,9 +2062,10 @@ std::string ProxyServer::Impl::routeHost(const Request& req, const Listener& lis
   return host;
 }
 
-awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& host, uint16_t port,
-                                             RequestLog& log, Response& storage) {
-  HostRoutes& hr = routes.at(host);
+awaitable<Response> ProxyServer::Impl::route(Worker& w, Request& req, const std::string& host,
+                                             uint16_t port, RequestLog& log, Response& storage) {
+  refresh(w);
+  const HostRoutes& hr = routes.at(host);
   RequestHead head;
   head.method = req.method;
   head.path = req.target;
@@ -1696,37 +2104,39 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   }
   // The weighted destination is chosen with the route, before the filters run (Envoy resolves the
   // route's cluster first), so a fault-aborted request is still reported against its service.
-  const spec::RouteDestination& rd = matched->route[pickDestination(*matched, random)];
+  const spec::RouteDestination& rd = matched->route[pickDestination(*matched, w.random)];
   log.destination_host = rd.destination.host;
   // Fault filter, before the router: delay, then an independent abort roll (§1.7). A fault set at
   // run time for this host (chaos) replaces the route's own.
-  // A copy: a control-plane push (PUT /config, DELETE /faults/ID) may replace `faults` while this
-  // request sleeps in its delay, and the abort roll below still needs the fault.
+  // A copy: a control-plane push (PUT /config, DELETE /faults/ID) may replace the snapshot while
+  // this request sleeps in its delay, and the abort roll below still needs the fault.
   std::optional<spec::FaultInjection> fault = matched->fault;
-  for (const auto& [id, f] : faults) {
-    if (f.host == host) {
-      fault = f.fault;
+  for (const auto& [fault_host, f] : w.snapshot->faults) {
+    if (fault_host == host) {
+      fault = f;
     }
   }
   if (fault) {
-    if (fault->delay && random.unit() * 100.0 < fault->delay->percentage) {
+    if (fault->delay && w.random.unit() * 100.0 < fault->delay->percentage) {
       log.flags.insert("DI");
       core::Duration d = fault->delay->fixed_delay;
       if (fault->delay->jitter > core::Duration::zero()) {
         const auto j = static_cast<double>(fault->delay->jitter.count());
-        d += core::Duration(static_cast<int64_t>((2 * random.unit() - 1) * j));
+        d += core::Duration(static_cast<int64_t>((2 * w.random.unit() - 1) * j));
         d = std::max(d, core::Duration::zero());
       }
-      co_await sleepFor(d);
+      co_await sleepFor(w.io, d);
     }
-    if (fault->abort && random.unit() * 100.0 < fault->abort->percentage) {
+    if (fault->abort && w.random.unit() * 100.0 < fault->abort->percentage) {
       log.flags.insert("FI");
       const unsigned status = fault->abort->http_status != 0 ? fault->abort->http_status : 200;
       co_return localReply(req, status, kFaultAbort);
     }
   }
 
-  Cluster& cluster = clusterFor(rd.destination);
+  // Every route's destinations got their cluster when the routes were built: a lookup only, so
+  // workers can share the map.
+  Cluster& cluster = *cluster_of.at(&rd.destination);
 
   // Timeouts (§1.3): the route timeout covers all attempts and backoff; a per-try timeout not below
   // it is ignored; the x-envoy-upstream-rq-* headers override both.
@@ -1747,7 +2157,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   const std::optional<core::MonoTime> deadline =
       global ? std::optional<core::MonoTime>(start + *global) : std::nullopt;
 
-  RetryState retry(matched->retries, head.headers, random, cluster.retry_breaker.get(),
+  RetryState retry(matched->retries, head.headers, w.random, cluster.retry_breaker.get(),
                    cluster.stats);
   // The x-envoy-* overrides read above, the hop-by-hop fields and the framing do not go
   // upstream: serializeUpstream leaves them out. An HTTP/1.0 request without Host gets the
@@ -1763,7 +2173,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
   TriedHosts tried;
   bool retried = false;
   for (;;) {
-    const EndpointPtr ep = pickHost(cluster, tried);
+    const EndpointPtr ep = pickHost(w, cluster, tried);
     if (ep == nullptr) {
       cluster.stats->upstream_cx_none_healthy.inc();
       log.flags.insert("UH");
@@ -1796,7 +2206,7 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
       }
     }
     Attempt a =
-        co_await attempt(cluster, *ep, req, storage, retry.attemptCount(), limit, expected_ms);
+        co_await attempt(w, cluster, *ep, req, storage, retry.attemptCount(), limit, expected_ms);
     retry.retryFinished();
     RetryState::Decision decision;
     if (a.has_response) {
@@ -1887,15 +2297,15 @@ awaitable<Response> ProxyServer::Impl::route(Request& req, const std::string& ho
     retried = true;
     core::Duration wait = retry.backoff();
     if (deadline && clock.monotonicNow() + wait >= *deadline) {
-      co_await sleepFor(std::max<core::Duration>(*deadline - clock.monotonicNow(), 0ms));
+      co_await sleepFor(w.io, std::max<core::Duration>(*deadline - clock.monotonicNow(), 0ms));
       co_return globalTimeout();
     }
-    co_await sleepFor(wait);
+    co_await sleepFor(w.io, wait);
   }
 }
 
-void ProxyServer::Impl::record(const Request& req, const Response& res, const RequestLog& log,
-                               core::Duration took) {
+void ProxyServer::Impl::record(Worker& w, const Request& req, const Response& res,
+                               const RequestLog& log, core::Duration took) {
   // Destination workload labels only when an upstream answered (§3.4: local replies say unknown).
   const bool upstream_answered = log.endpoint && log.flags.count("UH") == 0 &&
                                  log.flags.count("UF") == 0 && log.flags.count("UC") == 0 &&
@@ -1910,7 +2320,7 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
   const std::string flags = log.flagString();
   // The series of this label set, looked up by the labels that vary per request; the full label
   // set is built only the first time.
-  std::string& key = series_key; // reused: no allocation per request
+  std::string& key = w.series_key; // reused: no allocation per request
   key.clear();
   key.append(std::to_string(code)).append(1, '|').append(flags).append(1, '|');
   key.append(log.destination_host).append(1, '|');
@@ -1918,8 +2328,8 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
     key.append(log.endpoint->workload).append(1, '|').append(label("app")).append(1, '|');
     key.append(label("version"));
   }
-  auto it = series.find(key);
-  if (it == series.end()) {
+  auto it = w.series.find(key);
+  if (it == w.series.end()) {
     metrics::IstioLabels l;
     l.reporter = "source";
     l.source_workload = options.workload;
@@ -1945,7 +2355,7 @@ void ProxyServer::Impl::record(const Request& req, const Response& res, const Re
     }
     l.response_code = std::to_string(code);
     l.response_flags = flags;
-    it = series.emplace(key, istio.series(l)).first;
+    it = w.series.emplace(key, istio.series(l)).first;
   }
   const double request_bytes =
       static_cast<double>(req.body.size() + req.method.size() + req.target.size() + 64);
@@ -2077,6 +2487,7 @@ Response ProxyServer::Impl::postFault(const Request& req) {
   const std::string id = f.id;
   faults.emplace(id, std::move(f));
   ++generation;
+  publish();
   return jsonReply(req, http::status::created, {{"id", id}, {"generation", generation}});
 }
 
@@ -2163,24 +2574,17 @@ Response ProxyServer::Impl::putConfig(const Request& req) {
   faults = std::move(next_faults);
   generation = body["generation"].get<uint64_t>();
   configured = true;
-  std::set<std::string> live;
   for (auto& [key, c] : clusters) {
     refresh(*c);
-    for (const EndpointPtr& e : c->endpoints) {
-      live.insert(e->key());
-    }
   }
-  // Pooled connections to endpoints that left (a pod that restarted on another port) are closed.
-  for (auto& [key, c] : clusters) {
-    for (auto it = c->idle.begin(); it != c->idle.end();) {
-      it = live.count(it->first) != 0 ? std::next(it) : c->idle.erase(it);
-    }
-  }
+  // Each worker closes its pooled connections to endpoints that left (a pod that restarted on
+  // another port) when it takes this snapshot, before its next request picks a host.
+  publish();
   return jsonReply(req, http::status::ok, {{"generation", generation}});
 }
 
 nlohmann::json ProxyServer::Impl::configDump() const {
-  nlohmann::json out{{"generation", generation}};
+  nlohmann::json out{{"generation", generation}, {"concurrency", options.concurrency}};
   nlohmann::json ls = nlohmann::json::array();
   for (const Listener& l : listeners) {
     ls.push_back({{"name", l.name}, {"address", l.address}, {"port", l.port}, {"host", l.host}});
@@ -2266,6 +2670,7 @@ Response ProxyServer::Impl::adminResponse(const Request& req) {
       return errorReply(req, http::status::not_found, "no fault \"" + id + "\"");
     }
     ++generation;
+    publish();
     return jsonReply(req, http::status::ok, {{"deleted", id}, {"generation", generation}});
   }
   Response res{http::status::ok, req.version};
@@ -2339,28 +2744,41 @@ uint16_t ProxyServer::adminPort() const {
 
 void ProxyServer::run() {
   Impl& i = *impl_;
+  asio::io_context& main = *i.main_io;
   for (size_t k = 0; k < i.acceptors.size(); ++k) {
-    asio::co_spawn(i.io, i.accept(*i.acceptors[k], &i.listeners[k]), asio::detached);
+    asio::co_spawn(main, i.accept(*i.acceptors[k], &i.listeners[k]), asio::detached);
   }
-  asio::co_spawn(i.io, i.accept(*i.admin, nullptr), asio::detached);
+  asio::co_spawn(main, i.accept(*i.admin, nullptr), asio::detached);
   for (auto& [key, c] : i.clusters) {
     if (c->outlier) {
-      asio::co_spawn(i.io, i.tick(*c), asio::detached);
+      asio::co_spawn(main, i.tick(*c), asio::detached);
     }
   }
   if (i.options.handle_signals) {
-    i.signals.emplace(i.io, SIGINT, SIGTERM);
+    i.signals.emplace(main, SIGINT, SIGTERM);
     i.signals->async_wait([&i](const boost::system::error_code& ec, int) {
       if (!ec) {
         i.beginDrain();
       }
     });
   }
-  i.io.run();
+  // Every loop runs until stopAll(): a worker with no connection yet has nothing queued.
+  auto guard = asio::make_work_guard(main);
+  std::vector<asio::executor_work_guard<Executor>> guards;
+  for (auto& io : i.worker_ios) {
+    guards.push_back(asio::make_work_guard(*io));
+    i.threads.emplace_back([&loop = *io] { loop.run(); });
+  }
+  main.run();
+  i.stopAll();
+  for (std::thread& t : i.threads) {
+    t.join();
+  }
+  i.threads.clear();
 }
 
 void ProxyServer::stop() {
-  impl_->io.stop();
+  impl_->stopAll();
 }
 
 } // namespace meshproof::proxy

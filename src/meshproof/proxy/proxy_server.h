@@ -9,8 +9,23 @@
 // Two modes. Gateway: serves the spec's meshproof `Gateway` listeners. Sidecar: one outbound
 // listener on loopback that routes by the Host header to any host the spec knows (a pod's
 // in-process sidecar). Endpoints come from ServiceEntries (a user's own running services) and, for
-// Workload hosts, from the control plane, which pushes them at run time (PUT /config). One worker
-// thread, keep-alive on both sides. Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump,
+// Workload hosts, from the control plane, which pushes them at run time (PUT /config). Keep-alive
+// on both sides.
+//
+// Workers, as Envoy's --concurrency: each worker is a thread with its own io_context that serves
+// whole downstream connections and keeps its own upstream connection pools (a connection never
+// moves between workers). What Envoy shares across a proxy's workers is shared here too: a
+// cluster's circuit-breaker counts (max_connections, max_pending_requests, max_requests,
+// max_retries; every host the load balancer picks still gets one connection per worker pool, so
+// open connections can exceed max_connections by hosts x workers, istio-envoy-semantics.md §2.7),
+// its outlier detector (§2.3: counters shared by all workers), the metrics, and the configuration
+// the admin API changes, which every request started after the change sees. With one worker
+// (the default) everything runs on the thread that calls run(). With more, that thread runs the
+// admin port, the outlier ticks and the listeners: it accepts each connection and hands it to the
+// worker with the fewest open connections, ties in turn (Envoy's exact_balance connection
+// balancer), so load spreads evenly however few clients there are.
+//
+// Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump,
 // /clusters, /faults, /outlier_events (every ejection, return and overflow of every cluster, with
 // ISO 8601 times: what Envoy's outlier event log records); POST /faults
 // ({"host", "delay": {"fixedDelay", "percentage", "jitter"}, "abort": {"httpStatus",
@@ -21,9 +36,10 @@
 // endpoint sets and runtime faults at once; the proxy then runs generation N (/config_dump,
 // /ready).
 //
-// Thread-safety: create() and the accessors from any thread; run() blocks in one thread until
-// stop() (callable from any thread: stops at once) or, when handle_signals is set, until a
-// SIGINT/SIGTERM has drained the proxy (ProxyOptions::drain_timeout).
+// Thread-safety: create() and the accessors from any thread; run() blocks in one thread (and
+// starts the other workers' threads) until stop() (callable from any thread: stops at once) or,
+// when handle_signals is set, until a SIGINT/SIGTERM has drained the proxy
+// (ProxyOptions::drain_timeout); it joins the workers' threads before it returns.
 
 #include <cstdint>
 #include <memory>
@@ -57,6 +73,10 @@ struct ProxyOptions {
   std::string admin_token;
   uint16_t admin_port = 0; // 0: a free port
   uint64_t seed = 0;       // weighted picks and backoff jitter; 0: from the clock
+  // Worker threads (Envoy's --concurrency), 1 to kMaxConcurrency. Each worker draws from its own
+  // generator (worker 0 from `seed`'s, the others forked from it), so a seeded run with one worker
+  // repeats exactly; with more, which worker serves a connection depends on timing.
+  uint32_t concurrency = 1;
   bool handle_signals = false;
   // Identity of this proxy in istio_* metrics (source_workload etc. at the gateway).
   std::string workload = "istio-ingressgateway";
@@ -81,6 +101,8 @@ struct ProxyOptions {
   // stops when the last one is done, or after this long (Istio's terminationDrainDuration, 5 s).
   core::Duration drain_timeout = std::chrono::seconds(5);
 };
+
+inline constexpr uint32_t kMaxConcurrency = 128;
 
 struct Listener {
   std::string name; // the Gateway's name
