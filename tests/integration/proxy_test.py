@@ -36,7 +36,11 @@ class Server(http.server.ThreadingHTTPServer):
 class Upstream:
     """An HTTP/1.1 keep-alive server with a scripted behaviour; records every request it gets."""
 
-    def __init__(self, name, version="v1", mode="ok", fail_first=0, status=500, sleep_ms=0):
+    def __init__(self, name, version="v1", mode="ok", fail_first=0, status=500, sleep_ms=0,
+                 close_after=False):
+        # close_after: every answer is sent as keep-alive (no Connection: close), then the
+        # connection is closed, so a client that pools it finds it dead when it reuses it.
+        self.close_after = close_after
         self.name, self.version, self.mode = name, version, mode
         self.fail_first, self.status, self.sleep_ms = fail_first, status, sleep_ms
         # Cleared, every request waits here until the test sets it (requests held in flight).
@@ -72,6 +76,8 @@ class Upstream:
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                if upstream.close_after:
+                    self.close_connection = True
 
             do_POST = do_GET
 
@@ -95,6 +101,73 @@ class Upstream:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class BatchUpstream:
+    """A keep-alive HTTP/1.1 upstream served by one thread (GET only). While held, it keeps every
+    request it reads unanswered; release() then writes all their answers back to back, so that
+    they reach the proxy together and its loop sees them in one wake-up."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.held, self.requests, self.holding = [], 0, False
+        self.closed = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ)
+        buffers = {}
+        while not self.closed:
+            for key, _ in sel.select(timeout=0.2):
+                if key.fileobj is self.sock:
+                    conn, _ = self.sock.accept()
+                    buffers[conn] = b""
+                    sel.register(conn, selectors.EVENT_READ)
+                    continue
+                conn = key.fileobj
+                data = conn.recv(65536)
+                if not data:
+                    sel.unregister(conn)
+                    conn.close()
+                    del buffers[conn]
+                    continue
+                buffers[conn] += data
+                while b"\r\n\r\n" in buffers[conn]:
+                    _, buffers[conn] = buffers[conn].split(b"\r\n\r\n", 1)
+                    with self.lock:
+                        self.requests += 1
+                        if self.holding:
+                            self.held.append(conn)
+                        else:
+                            conn.sendall(self.ANSWER)
+
+    def count(self):
+        with self.lock:
+            return self.requests
+
+    def hold(self):
+        with self.lock:
+            self.holding = True
+
+    def release(self, keep_holding=False):
+        """Answers every held request; with keep_holding, requests read from now on are held."""
+        with self.lock:
+            self.holding = keep_holding
+            for conn in self.held:
+                conn.sendall(self.ANSWER)
+            self.held.clear()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
 
 
 def dead_port():
@@ -140,6 +213,7 @@ class ProxyTest(unittest.TestCase):
             "guarded": Upstream("guarded"),
             "queued": Upstream("queued"),
             "oneshot": Upstream("oneshot"),
+            "pair": BatchUpstream(),
         }
         u = cls.up
         spec = """apiVersion: meshproof.dev/v1alpha1
@@ -175,6 +249,7 @@ spec:
         spec += service_entry("guarded", [(u["guarded"].port, "v1")])
         spec += service_entry("queued", [(u["queued"].port, "v1")])
         spec += service_entry("oneshot", [(u["oneshot"].port, "v1")])
+        spec += service_entry("pair", [(u["pair"].port, "v1")])
         spec += service_entry("ejectable", [(u["bad"].port, "v1"), (u["good"].port, "v1")])
         spec += """---
 apiVersion: networking.istio.io/v1
@@ -207,6 +282,14 @@ spec:
   host: queued
   trafficPolicy:
     connectionPool: {tcp: {maxConnections: 1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pair}
+spec:
+  host: pair
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 2}}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -270,6 +353,9 @@ spec:
     - name: oneshot
       match: [{uri: {prefix: /oneshot}}]
       route: [{destination: {host: oneshot}}]
+    - name: pair
+      match: [{uri: {prefix: /pair}}]
+      route: [{destination: {host: pair}}]
     - name: eject
       match: [{uri: {prefix: /eject}}]
       route: [{destination: {host: ejectable}}]
@@ -317,8 +403,8 @@ spec:
         for u in cls.up.values():
             u.close()
 
-    def request(self, path, headers=None, port=None):
-        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
+    def request(self, path, headers=None, port=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
         start = time.monotonic()
         conn.request("GET", path, headers=headers or {})
         res = conn.getresponse()
@@ -580,7 +666,11 @@ spec:
         results = [None] * n
 
         def one(i):
-            res, body, _ = self.request(path)
+            try:
+                res, body, _ = self.request(path, timeout=10)
+            except OSError as e:  # a request left waiting: the assertion on results says so
+                results[i] = (None, None, repr(e))
+                return
             results[i] = (res.status, res.getheader("x-envoy-overloaded"), body)
 
         upstream.gate.clear()
@@ -634,6 +724,45 @@ spec:
                                          cluster_name=cluster), 0)
         # One connection served all three, one after the other.
         self.assertEqual(len({r["peer_port"] for r in self.up["queued"].requests}), 1)
+
+    @meshtest.one_worker_only
+    def test_connections_freed_together_wake_as_many_waiters(self):
+        # maxConnections 2 and four requests: two at the upstream, two waiting for a connection.
+        # Both connections come back in the same moment (the upstream answers both at once): each
+        # must wake its own waiter, and both waiting requests go out at once. A wake-up spent
+        # twice on the first waiter would leave the second waiting beside an idle connection until
+        # the first one's answer (which the upstream holds here) frees another.
+        up = self.up["pair"]
+        cluster = "outbound|80||pair"
+        for _ in range(3):
+            before, overflows = up.count(), self.sum_metric("envoy_cluster_upstream_cx_overflow",
+                                                            cluster_name=cluster)
+            results = [None] * 4
+
+            def one(i):
+                try:
+                    res, body, _ = self.request("/pair", timeout=10)
+                    results[i] = (res.status, body)
+                except OSError as e:  # left waiting
+                    results[i] = (None, repr(e))
+
+            up.hold()
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            try:
+                meshtest.wait_for(lambda: up.count() - before == 2 and self.sum_metric(
+                    "envoy_cluster_upstream_cx_overflow", cluster_name=cluster) - overflows >= 2,
+                    10, "two requests at the upstream and two waiting for a connection")
+                up.release(keep_holding=True)
+                meshtest.wait_for(lambda: up.count() - before == 4, 5,
+                                  "both waiting requests at the upstream")
+            finally:
+                up.release()
+            for t in threads:
+                t.join()
+            self.assertEqual([r[0] for r in results], [200] * 4, results)
+            self.assertEqual(up.count() - before, 4)
 
     def test_max_requests_per_connection_1_disables_keep_alive(self):
         self.up["oneshot"].reset()

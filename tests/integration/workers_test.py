@@ -80,6 +80,14 @@ spec:
     connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
 ---
 apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: stale}
+spec:
+  host: stale
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 2}}
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: front}
 spec:
@@ -119,13 +127,18 @@ class WorkersTest(unittest.TestCase):
             "capped": proxy_test.Upstream("capped"),
             "narrow": proxy_test.Upstream("narrow"),
             "queued": proxy_test.Upstream("queued"),
+            "stale": proxy_test.Upstream("stale", close_after=True),
         }
         self.tmp = tempfile.mkdtemp(prefix="meshproof-workers-")
         self.spec_path = os.path.join(self.tmp, "spec.yaml")
         with open(self.spec_path, "w", encoding="utf-8") as f:
             f.write(spec_for(self.up))
+        # A drain time far beyond what any test waits for: a drain that does not end by itself (a
+        # worker that never reports, a request left waiting) fails the test instead of being cut
+        # by the timer.
         self.proc, gateways, self.admin = meshtest.start_proxy(
-            BINARY, self.spec_path, "--concurrency", str(WORKERS), "--seed", "3")
+            BINARY, self.spec_path, "--concurrency", str(WORKERS), "--seed", "3",
+            "--drain-timeout", "60s")
         self.port = gateways["ingress"]
         self.clients = []
 
@@ -140,10 +153,10 @@ class WorkersTest(unittest.TestCase):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            code = self.proc.wait(30)
+            code = self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            code = self.proc.wait()
+            code = ("no exit 15 s after SIGTERM", self.proc.wait())
         stderr = self.proc.stderr.read()
         self.proc.stdout.close()
         self.proc.stderr.close()
@@ -314,6 +327,34 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(u.count(), 3)
         self.assertEqual(len({r["peer_port"] for r in u.requests}), 2)
 
+    def test_a_stale_pooled_connection_hands_its_slot_to_the_new_one(self):
+        # maxConnections 2, and an upstream that closes every connection after answering it as
+        # keep-alive: each pooled connection is dead when it is reused.
+        clients = self.open_on_distinct_workers(WORKERS) + [Client(self.port)]
+        self.clients.append(clients[-1])
+        wait_for(lambda: self.per_worker() == [2.0, 1.0, 1.0, 1.0], 10,
+                 "the fifth connection on worker 0")
+        u = self.up["stale"]
+        u.gate.clear()
+        results = {}
+        threads = [threading.Thread(target=lambda i=i: results.update({i: clients[i].get("/stale")}))
+                   for i in (0, 4)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: u.count() == 2, 10, "worker 0's two requests at the upstream")
+        u.gate.set()
+        for t in threads:
+            t.join(30)
+        self.assertEqual([results[i][0] for i in (0, 4)], [200, 200])  # the cluster's 2 slots
+        self.assertEqual(clients[1].get("/stale")[0], 200)  # worker 1's one connection, past them
+        # Worker 0 again: the connection it reuses is dead, so the request goes out on a new one,
+        # which takes the dead one's slot. Given back, the slot would leave the count at the
+        # limit (worker 0's other pooled connection and worker 1's), and the request would wait
+        # beside that idle connection with nothing to wake it.
+        clients[0].conn.sock.settimeout(10)
+        self.assertEqual(clients[0].get("/stale")[0], 200)
+        self.assertEqual(u.count(), 4)
+
     def test_a_runtime_fault_reaches_every_worker_at_once(self):
         clients = self.open_on_distinct_workers(WORKERS)
         for c in clients:
@@ -361,7 +402,7 @@ class WorkersTest(unittest.TestCase):
                 probe.connect()
                 probe.close()
                 return False
-            except OSError:
+            except ConnectionRefusedError:
                 return True
 
         wait_for(refused, 10, "new connections refused")
@@ -373,6 +414,8 @@ class WorkersTest(unittest.TestCase):
         for t in threads:
             t.join(30)
         self.assertEqual([r[:2] for r in results], [(200, "close"), (200, "close")], results)
+        # Ended by the drain itself: every worker reported its last connection done (the drain
+        # timer is 60 s).
         self.assertEqual(self.proc.wait(10), 0)
 
 

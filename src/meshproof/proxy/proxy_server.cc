@@ -177,14 +177,21 @@ struct LocalPool {
   // This pool's connections by endpoint key, idle, busy or connecting: a host with none gets one
   // even past max_connections (§2.7), so no worker's requests wait for connections of another.
   std::map<std::string, uint32_t, std::less<>> open;
-  std::deque<std::shared_ptr<Timer>> waiters; // pending requests, oldest first
-  size_t next = 0;                            // round robin over the cluster's hosts
-  bool closing = false;                       // the proxy is being destroyed: wake nobody
+  // Pending requests, oldest first. A waiter leaves the queue when notify() wakes it, so a second
+  // notify() before it has run wakes the next one (a wake-up is never spent twice on one waiter).
+  std::deque<std::shared_ptr<Timer>> waiters;
+  size_t next = 0;      // round robin over the cluster's hosts
+  bool closing = false; // the proxy is being destroyed: wake nobody
 
-  // Wakes the oldest pending request: a connection went idle or closed.
+  // Wakes the oldest pending request: a connection went idle or closed. A waiter whose time ran
+  // out already (its wait completed, cancel() finds nothing) is passed over.
   void notify() {
-    if (!closing && !waiters.empty()) {
-      waiters.front()->cancel();
+    while (!closing && !waiters.empty()) {
+      const std::shared_ptr<Timer> waiter = std::move(waiters.front());
+      waiters.pop_front();
+      if (waiter->cancel() > 0) {
+        return;
+      }
     }
   }
   uint32_t openTo(std::string_view key) const {
@@ -202,10 +209,13 @@ struct UpstreamConnection {
     pool.budget.updateGauges();
   }
   ~UpstreamConnection() {
-    pool.budget.connections.fetch_sub(1, std::memory_order_relaxed);
     if (auto it = pool.open.find(key); it != pool.open.end() && --it->second == 0) {
       pool.open.erase(it);
     }
+    if (pass_slot_on) {
+      return; // the slot stays taken, for the connection that replaces this one
+    }
+    pool.budget.connections.fetch_sub(1, std::memory_order_relaxed);
     if (!pool.closing) {
       try {
         pool.budget.updateGauges();
@@ -224,6 +234,9 @@ struct UpstreamConnection {
   LocalPool& pool;               // outlives its connections (Impl's destructor)
   const std::string key;         // the endpoint's
   uint64_t requests = 0;         // served on this connection
+  // Set on a pooled connection that failed when reused: its slot goes to the fresh connection
+  // that replaces it, so closing it neither gives the slot back nor wakes a waiter.
+  bool pass_slot_on = false;
 };
 
 // The hosts a request has tried (previous_hosts), inline for the usual few attempts.
@@ -820,6 +833,15 @@ void ProxyServer::Impl::publish() {
     snapshot = std::move(next);
   }
   snapshot_version.store(version, std::memory_order_release);
+  // Each worker also takes it now, not only at its next request, so one without traffic closes
+  // its pooled connections to endpoints that left (they hold max_connections slots).
+  for (auto& w : workers) {
+    if (&w->io == main_io.get()) {
+      refresh(*w);
+    } else {
+      asio::post(w->io, [this, &worker = *w] { refresh(worker); });
+    }
+  }
 }
 
 void ProxyServer::Impl::refresh(Worker& w) {
@@ -901,15 +923,16 @@ awaitable<void> ProxyServer::Impl::accept(Acceptor& acceptor, const Listener* li
         if (error == EAGAIN || error == EWOULDBLOCK) {
           break;
         }
-        if (error == EINTR || error == ECONNABORTED || error == EPROTO) {
-          continue;
+        if (error == EBADF || error == EINVAL || error == ENOTSOCK || !acceptor.is_open()) {
+          co_return; // the listening socket was closed (a drain)
         }
         if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
           // Keep serving the connections we have; do not spin on a socket that stays readable.
           co_await sleepFor(*main_io, 50ms);
-          continue;
         }
-        co_return; // the listening socket was closed (a drain)
+        // Anything else (EINTR, ECONNABORTED, and the network errors Linux passes on from the new
+        // connection, accept(2)) concerns one connection: take the next.
+        continue;
       }
       const int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1750,18 +1773,24 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
   auto pool = [&]() -> std::vector<std::unique_ptr<UpstreamConnection>>& {
     return local.idle[ep.key()];
   };
+  const uint64_t config_at_start = w.snapshot_version;
 
   // A pooled connection may have been closed by the upstream meanwhile: if it fails before any
   // response byte, the request goes out once more on a fresh connection (not a retry).
   bool counted_cx_overflow = false;
+  // A pooled connection that failed keeps its connection slot for the fresh one that replaces it:
+  // given back, the slot could go to another worker (or the count stay at the limit through
+  // other pools' extra connections), and this request would then wait while its worker's other
+  // idle connections to the host, likely stale too, wake nobody.
+  bool carried_slot = false;
   for (int fresh = 0; fresh < 2; ++fresh) {
     std::unique_ptr<UpstreamConnection> conn;
     bool reused = false;
     // An idle connection to this host goes first; otherwise a new connection takes one of the
     // cluster's max_connections slots (compare-and-swap: workers racing for the last slot cannot
     // both take it).
-    bool create = false;
-    while (!(fresh == 0 && !pool().empty())) {
+    bool create = std::exchange(carried_slot, false);
+    while (!create && !(fresh == 0 && !pool().empty())) {
       if (ClusterBudget::tryTake(budget.connections, budget.max_connections)) {
         create = true;
         break;
@@ -1810,7 +1839,11 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
       budget.updateGauges();
       boost::system::error_code ec;
       co_await waiter->async_wait(asio::redirect_error(use_awaitable, ec));
-      local.waiters.erase(std::find(local.waiters.begin(), local.waiters.end(), waiter));
+      // Still queued when its time ran out (notify() took it out if it woke it).
+      if (auto queued = std::find(local.waiters.begin(), local.waiters.end(), waiter);
+          queued != local.waiters.end()) {
+        local.waiters.erase(queued);
+      }
       budget.pending.fetch_sub(1, std::memory_order_relaxed);
       budget.updateGauges();
       if (!ec) {
@@ -1871,6 +1904,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
     }
     if (ec) {
       if (reused && ec != beast::error::timeout) {
+        conn->pass_slot_on = carried_slot = true;
         continue;
       }
       out.reason = ec == beast::error::timeout ? ResetReason::PerTryTimeout
@@ -2008,6 +2042,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
     }
     if (ec) {
       if (reused && ec != beast::error::timeout && !any_byte) {
+        conn->pass_slot_on = carried_slot = true;
         continue;
       }
       if (ec == beast::error::timeout) {
@@ -2031,8 +2066,11 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
     const bool spent = budget.max_requests_per_connection != 0 &&
                        conn->requests >= budget.max_requests_per_connection;
     // Bytes after the response (more than its Content-Length) mean the connection cannot be
-    // trusted for the next request: it is not pooled.
-    if (keep_alive && !spent && in.empty()) {
+    // trusted for the next request: it is not pooled. Nor is it when its endpoint left the
+    // cluster while it was busy (the worker already closed the others to it, refresh()).
+    const bool endpoint_left =
+        w.snapshot_version != config_at_start && w.snapshot->live.count(ep.key()) == 0;
+    if (keep_alive && !spent && in.empty() && !endpoint_left) {
       if (in.capacity() > size_t{64} * 1024) {
         in.shrinkToFit(); // empty here: a large response's buffer does not stay with the pool
       }

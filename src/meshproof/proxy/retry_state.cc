@@ -39,10 +39,12 @@ std::optional<uint32_t> parseUint(std::string_view s) {
 } // namespace
 
 bool ResourceLimit::tryAcquire() {
-  if (active_.load(std::memory_order_relaxed) >= max_) {
-    return false;
-  }
-  active_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t now = active_.load(std::memory_order_relaxed);
+  do {
+    if (now >= max_) {
+      return false;
+    }
+  } while (!active_.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
   return true;
 }
 

@@ -30,7 +30,8 @@ namespace meshproof::proxy {
 class ResourceLimit {
 public:
   explicit ResourceLimit(uint64_t max) : max_(max) {}
-  // Takes a slot if one is free. Like Envoy's, the check is approximate under concurrency.
+  // Takes a slot if one is free: compare-and-swap, so threads racing for the last slot cannot
+  // both take it (Envoy's check is approximate under concurrency; the limit is what it documents).
   bool tryAcquire();
   void release();
   uint64_t active() const { return active_.load(std::memory_order_relaxed); }
