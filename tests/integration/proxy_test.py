@@ -133,7 +133,10 @@ class BatchUpstream:
                     sel.register(conn, selectors.EVENT_READ)
                     continue
                 conn = key.fileobj
-                data = conn.recv(65536)
+                try:
+                    data = conn.recv(65536)
+                except OSError:  # a reset: the same as a close
+                    data = b""
                 if not data:
                     sel.unregister(conn)
                     conn.close()

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""`meshproof proxy --concurrency N`: several workers, each with its own loop and upstream pools, and
-what Envoy shares across a proxy's workers shared across them (istio-envoy-semantics.md §2.3
+"""`meshproof proxy --concurrency N`: several workers, each with its own loop and upstream pools,
+and what Envoy shares across a proxy's workers shared across them (istio-envoy-semantics.md §2.3
 "counters shared by all worker threads", §2.7 "limits are per cluster and shared across workers").
 A real proxy process with four workers in front of real scripted upstreams on loopback.
 
@@ -30,7 +30,20 @@ BINARY = None
 WORKERS = 4
 
 
+# Each upstream's traffic policy (a DestinationRule's trafficPolicy, in YAML flow style).
+POLICIES = {
+    "lone": "outlierDetection: {consecutive5xxErrors: 4, interval: 1s, baseEjectionTime: 60s, "
+            "maxEjectionPercent: 100}",
+    "capped": "connectionPool: {http: {http2MaxRequests: 2}}",
+    "narrow": "connectionPool: {tcp: {maxConnections: 1}}",
+    "queued": "connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}",
+    "stale": "connectionPool: {tcp: {maxConnections: 2}}",
+}
+
+
 def spec_for(up):
+    """A Gateway for host `front`, whose VirtualService routes /NAME to upstream NAME (no
+    retries), each upstream a ServiceEntry with its POLICIES entry as a DestinationRule."""
     spec = """apiVersion: meshproof.dev/v1alpha1
 kind: Gateway
 metadata: {name: ingress}
@@ -46,47 +59,17 @@ spec:
 """
     for name, u in up.items():
         spec += proxy_test.service_entry(name, [(u.port, "v1")])
+        if name in POLICIES:
+            spec += f"""---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}}}
+spec:
+  host: {name}
+  trafficPolicy:
+    {POLICIES[name]}
+"""
     spec += """---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: lone}
-spec:
-  host: lone
-  trafficPolicy:
-    outlierDetection: {consecutive5xxErrors: 4, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: capped}
-spec:
-  host: capped
-  trafficPolicy:
-    connectionPool: {http: {http2MaxRequests: 2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: narrow}
-spec:
-  host: narrow
-  trafficPolicy:
-    connectionPool: {tcp: {maxConnections: 1}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: queued}
-spec:
-  host: queued
-  trafficPolicy:
-    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: stale}
-spec:
-  host: stale
-  trafficPolicy:
-    connectionPool: {tcp: {maxConnections: 2}}
----
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: front}
@@ -178,7 +161,8 @@ class WorkersTest(unittest.TestCase):
 
     def per_worker(self):
         """Connections each worker has accepted so far."""
-        return [self.metric(f"envoy_listener_worker_{k}_downstream_cx_total") for k in range(WORKERS)]
+        return [self.metric(f"envoy_listener_worker_{k}_downstream_cx_total")
+                for k in range(WORKERS)]
 
     def open_on_distinct_workers(self, k):
         """k new keep-alive connections, each on a different worker (checked by the workers'
@@ -208,7 +192,8 @@ class WorkersTest(unittest.TestCase):
     def test_each_worker_keeps_its_own_upstream_pool(self):
         clients = self.open_on_distinct_workers(WORKERS)
         for _ in range(3):
-            for c in clients:  # one at a time: each worker's connection is idle again before the next
+            # One at a time: each worker's connection is idle again before the next request.
+            for c in clients:
                 self.assertEqual(c.get("/plain")[0], 200)
         ports = [r["peer_port"] for r in self.up["plain"].requests]
         self.assertEqual(len(ports), 3 * WORKERS)
@@ -222,8 +207,9 @@ class WorkersTest(unittest.TestCase):
         cluster = "outbound|80||lone"
         for c in clients:  # four consecutive 503s, one on each worker
             self.assertEqual(c.get("/lone")[0], 503)
-        self.assertEqual(self.metric("envoy_cluster_outlier_detection_ejections_enforced_consecutive_5xx",
-                                     cluster_name=cluster), 1)
+        self.assertEqual(self.metric(
+            "envoy_cluster_outlier_detection_ejections_enforced_consecutive_5xx",
+            cluster_name=cluster), 1)
         self.assertEqual(self.metric("envoy_cluster_outlier_detection_ejections_active",
                                      cluster_name=cluster), 1)
         # Ejected for every worker: no upstream attempt, 503 UH.
@@ -292,7 +278,8 @@ class WorkersTest(unittest.TestCase):
         # the second one's.
         clients = self.open_on_distinct_workers(WORKERS) + [Client(self.port), Client(self.port)]
         self.clients += clients[WORKERS:]
-        wait_for(lambda: self.per_worker() == [2.0, 2.0, 1.0, 1.0], 10, "connections 5 and 6 on workers 0 and 1")
+        wait_for(lambda: self.per_worker() == [2.0, 2.0, 1.0, 1.0], 10,
+                 "connections 5 and 6 on workers 0 and 1")
         u = self.up["queued"]
         u.gate.clear()
         cluster = "outbound|80||queued"

@@ -87,7 +87,7 @@ EndpointPtr share(const Endpoint& e) {
 // A cluster's connection-pool circuit breakers (istio-envoy-semantics.md §2.6-2.7), shared by
 // every worker as Envoy's resource manager is: connections (open, idle or busy, in every worker's
 // pool) against max_connections, requests in flight against max_requests, and requests queued for
-// a connection against max_pending_requests. Slots are taken by compare-and-swap (tryTake), so
+// a connection against max_pending_requests. Slots are taken by compare-and-swap (tryTakeSlot), so
 // racing workers cannot both take the last one: max_requests and max_pending_requests are never
 // exceeded, and max_connections only by the one-connection-per-pool rule (LocalPool::open).
 // Envoy's checks are approximate under concurrency; these are what its documentation promises.
@@ -105,17 +105,6 @@ struct ClusterBudget {
   // otherwise leave an older count's value, a breaker shown open with nothing in flight).
   bool shared = false;
   mutable std::mutex gauges;
-
-  // Takes one of `max` slots of `count`; false when every slot is taken.
-  static bool tryTake(std::atomic<uint64_t>& count, uint64_t max) {
-    uint64_t now = count.load(std::memory_order_relaxed);
-    do {
-      if (now >= max) {
-        return false;
-      }
-    } while (!count.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
-    return true;
-  }
 
   void updateGauges() const {
     if (stats == nullptr) {
@@ -358,8 +347,14 @@ struct ConfigSnapshot {
   std::vector<std::vector<EndpointPtr>> endpoints; // by Cluster::index
   // Runtime faults in id order (a later one for the same host wins), as (short host, fault).
   std::vector<std::pair<std::string, spec::FaultInjection>> faults;
-  // Every endpoint's key: a worker closes its pooled connections to any other.
-  std::set<std::string, std::less<>> live;
+
+  // Whether `key` is one of cluster `index`'s endpoints (a worker pools connections to those
+  // only). A cluster has a few endpoints: a scan.
+  bool serves(size_t index, std::string_view key) const {
+    const std::vector<EndpointPtr>& list = endpoints[index];
+    return std::any_of(list.begin(), list.end(),
+                       [&](const EndpointPtr& e) { return e->key() == key; });
+  }
 };
 
 // A connection being served; a drain closes the idle ones.
@@ -820,9 +815,6 @@ void ProxyServer::Impl::publish() {
   next->version = snapshot_version.load(std::memory_order_relaxed) + 1;
   for (const Cluster* c : cluster_list) {
     next->endpoints.push_back(c->endpoints);
-    for (const EndpointPtr& e : c->endpoints) {
-      next->live.insert(e->key());
-    }
   }
   for (const auto& [id, f] : faults) {
     next->faults.emplace_back(f.host, f.fault);
@@ -853,10 +845,12 @@ void ProxyServer::Impl::refresh(Worker& w) {
     w.snapshot = snapshot;
   }
   w.snapshot_version = w.snapshot->version;
-  // Pooled connections to endpoints that left (a pod that restarted on another port) are closed.
-  for (auto& pool : w.pools) {
-    for (auto it = pool->idle.begin(); it != pool->idle.end();) {
-      it = w.snapshot->live.count(it->first) != 0 ? std::next(it) : pool->idle.erase(it);
+  // Pooled connections to endpoints that left a cluster (a pod that restarted on another port, or
+  // was relabelled out of a subset) are closed.
+  for (size_t k = 0; k < w.pools.size(); ++k) {
+    auto& idle = w.pools[k]->idle;
+    for (auto it = idle.begin(); it != idle.end();) {
+      it = w.snapshot->serves(k, it->first) ? std::next(it) : idle.erase(it);
     }
   }
 }
@@ -926,17 +920,23 @@ awaitable<void> ProxyServer::Impl::accept(Acceptor& acceptor, const Listener* li
         if (error == EBADF || error == EINVAL || error == ENOTSOCK || !acceptor.is_open()) {
           co_return; // the listening socket was closed (a drain)
         }
-        if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
-          // Keep serving the connections we have; do not spin on a socket that stays readable.
+        // EINTR, ECONNABORTED and the network errors Linux passes on from the new connection
+        // (accept(2)) concern one connection: take the next. Anything else (EMFILE and the other
+        // resource limits, a security policy refusing accept before the connection leaves the
+        // queue) may repeat at once: wait a little, keep serving the connections there are, and
+        // do not spin on a socket that stays readable.
+        const bool one_connection =
+            error == EINTR || error == ECONNABORTED || error == EPROTO || error == ENETDOWN ||
+            error == ENOPROTOOPT || error == EHOSTDOWN || error == ENONET ||
+            error == EHOSTUNREACH || error == EOPNOTSUPP || error == ENETUNREACH;
+        if (!one_connection) {
           co_await sleepFor(*main_io, 50ms);
         }
-        // Anything else (EINTR, ECONNABORTED, and the network errors Linux passes on from the new
-        // connection, accept(2)) concerns one connection: take the next.
-        continue;
+      } else {
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        handOff(listener == nullptr ? *main_loop : pickWorker(), fd, listener, protocol);
       }
-      const int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      handOff(listener == nullptr ? *main_loop : pickWorker(), fd, listener, protocol);
       if (++taken % 64 == 0) {
         co_await asio::post(*main_io, use_awaitable);
       }
@@ -1754,7 +1754,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
   // are this worker's.
   ClusterBudget& budget = cluster.budget;
   LocalPool& local = *w.pools[cluster.index];
-  if (!ClusterBudget::tryTake(budget.active_requests, budget.max_requests)) {
+  if (!tryTakeSlot(budget.active_requests, budget.max_requests)) {
     cluster.stats->upstream_rq_pending_overflow.inc();
     out.reason = ResetReason::Overflow;
     co_return out;
@@ -1791,7 +1791,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
     // both take it).
     bool create = std::exchange(carried_slot, false);
     while (!create && !(fresh == 0 && !pool().empty())) {
-      if (ClusterBudget::tryTake(budget.connections, budget.max_connections)) {
+      if (tryTakeSlot(budget.connections, budget.max_connections)) {
         create = true;
         break;
       }
@@ -1824,7 +1824,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
         cluster.stats->upstream_cx_overflow.inc();
         counted_cx_overflow = true;
       }
-      if (!ClusterBudget::tryTake(budget.pending, budget.max_pending)) {
+      if (!tryTakeSlot(budget.pending, budget.max_pending)) {
         cluster.stats->upstream_rq_pending_overflow.inc();
         out.reason = ResetReason::Overflow;
         co_return out;
@@ -2069,7 +2069,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
     // trusted for the next request: it is not pooled. Nor is it when its endpoint left the
     // cluster while it was busy (the worker already closed the others to it, refresh()).
     const bool endpoint_left =
-        w.snapshot_version != config_at_start && w.snapshot->live.count(ep.key()) == 0;
+        w.snapshot_version != config_at_start && !w.snapshot->serves(cluster.index, ep.key());
     if (keep_alive && !spent && in.empty() && !endpoint_left) {
       if (in.capacity() > size_t{64} * 1024) {
         in.shrinkToFit(); // empty here: a large response's buffer does not stay with the pool

@@ -23,7 +23,9 @@
 // (the default) everything runs on the thread that calls run(). With more, that thread runs the
 // admin port, the outlier ticks and the listeners: it accepts each connection and hands it to the
 // worker with the fewest open connections, ties in turn (Envoy's exact_balance connection
-// balancer), so load spreads evenly however few clients there are.
+// balancer), so load spreads evenly however few clients there are. /metrics has
+// envoy_server_concurrency and, per listener, envoy_listener_downstream_cx_total/_active and each
+// worker's envoy_listener_worker_<N>_downstream_cx_total/_active (Envoy's names).
 //
 // Admin port (DESIGN.md §8): GET /ready, /metrics, /config_dump,
 // /clusters, /faults, /outlier_events (every ejection, return and overflow of every cluster, with

@@ -38,16 +38,6 @@ std::optional<uint32_t> parseUint(std::string_view s) {
 
 } // namespace
 
-bool ResourceLimit::tryAcquire() {
-  uint64_t now = active_.load(std::memory_order_relaxed);
-  do {
-    if (now >= max_) {
-      return false;
-    }
-  } while (!active_.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
-  return true;
-}
-
 void ResourceLimit::release() {
   active_.fetch_sub(1, std::memory_order_relaxed);
 }

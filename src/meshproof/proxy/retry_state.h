@@ -25,14 +25,26 @@
 
 namespace meshproof::proxy {
 
+// Takes one of `max` slots counted by `count`; false when every slot is taken. Compare-and-swap,
+// so threads racing for the last slot cannot both take it (Envoy's circuit-breaker checks are
+// approximate under concurrency; the limit is what its documentation promises).
+inline bool tryTakeSlot(std::atomic<uint64_t>& count, uint64_t max) {
+  uint64_t now = count.load(std::memory_order_relaxed);
+  do {
+    if (now >= max) {
+      return false;
+    }
+  } while (!count.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+  return true;
+}
+
 // A cluster-wide concurrency limit (Envoy's circuit-breaker thresholds: max_retries here;
 // max_pending_requests, max_requests and max_connections use the same shape).
 class ResourceLimit {
 public:
   explicit ResourceLimit(uint64_t max) : max_(max) {}
-  // Takes a slot if one is free: compare-and-swap, so threads racing for the last slot cannot
-  // both take it (Envoy's check is approximate under concurrency; the limit is what it documents).
-  bool tryAcquire();
+  // Takes a slot if one is free (tryTakeSlot).
+  bool tryAcquire() { return tryTakeSlot(active_, max_); }
   void release();
   uint64_t active() const { return active_.load(std::memory_order_relaxed); }
   uint64_t max() const { return max_; }

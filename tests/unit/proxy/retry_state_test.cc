@@ -3,6 +3,10 @@
 
 #include "meshproof/proxy/retry_state.h"
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "meshproof/metrics/exposition.h"
@@ -217,6 +221,48 @@ TEST_F(Retries, OverrideHeaders) { // case 42 and §4.1
   RetryState alone(policy("{attempts: 0}"), {{"x-envoy-retry-on", "5xx"}}, rng_, nullptr, nullptr);
   EXPECT_EQ(alone.onResponse(500, {}), Decision::Retry);
   EXPECT_EQ(alone.onResponse(500, {}), Decision::LimitExceeded);
+}
+
+// The breakers are shared by a proxy's workers: threads racing for the last slot must not both
+// take it. Four threads, started together, take and give back a limit of one for 300 ms; one that
+// holds the slot counts itself while it does, and never sees another holder. (A check-then-add
+// lets two threads through here many times over on two cores.)
+TEST(ResourceLimit, RacingThreadsNeverHoldMoreSlotsThanTheLimit) {
+  ResourceLimit limit(1);
+  std::atomic<uint64_t> holders{0};
+  std::atomic<uint64_t> most{0};
+  std::atomic<uint64_t> taken{0};
+  std::atomic<int> ready{0};
+  std::atomic<bool> done{false};
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) {
+      }
+      while (!done.load(std::memory_order_relaxed)) {
+        if (!limit.tryAcquire()) {
+          continue;
+        }
+        taken.fetch_add(1, std::memory_order_relaxed);
+        const uint64_t now = holders.fetch_add(1) + 1;
+        uint64_t seen = most.load();
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+        }
+        holders.fetch_sub(1);
+        limit.release();
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  done = true;
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_GT(taken.load(), 0U);
+  EXPECT_EQ(most.load(), 1U);
+  EXPECT_EQ(limit.active(), 0U);
 }
 
 } // namespace
