@@ -27,7 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kBy = "destination_service_namespace, destination_service_name";
-constexpr const char* kRunbooks = "runbooks.md#";
+constexpr const char* kRunbookAnchor = "runbooks.md#";
 
 struct AlertRule {
   std::string alert;
@@ -230,7 +230,8 @@ std::string renderRules(const spec::Spec& spec, const AlertProfile& profile) {
     e << YAML::Key << "annotations" << YAML::Value << YAML::BeginMap;
     e << YAML::Key << "summary" << YAML::Value << r.summary;
     e << YAML::Key << "description" << YAML::Value << r.description;
-    e << YAML::Key << "runbook_url" << YAML::Value << std::string(kRunbooks) + lowerAscii(r.alert);
+    e << YAML::Key << "runbook_url" << YAML::Value
+      << std::string(kRunbookAnchor) + lowerAscii(r.alert);
     e << YAML::EndMap;
     e << YAML::EndMap;
   }
@@ -563,7 +564,7 @@ std::string renderRuleTests(const spec::Spec& spec, const AlertProfile& profile,
         e << YAML::Key << "summary" << YAML::Value << x.summary;
         e << YAML::Key << "description" << YAML::Value << x.description;
         e << YAML::Key << "runbook_url" << YAML::Value
-          << std::string(kRunbooks) + lowerAscii(c.alert);
+          << std::string(kRunbookAnchor) + lowerAscii(c.alert);
         e << YAML::EndMap;
         e << YAML::EndMap;
       }

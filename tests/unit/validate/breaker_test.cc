@@ -25,7 +25,7 @@ BreakerClient client(const std::string& name, uint32_t failures, int64_t out_ms)
   return c;
 }
 
-BreakerInput input() {
+BreakerInput breakerInput() {
   BreakerInput in;
   in.host = "service-b";
   in.subset = "v1";
@@ -41,7 +41,7 @@ BreakerInput input() {
 }
 
 TEST(BreakerValidation, PassesWhenEveryClientEjectsAtTheNthAndTakesThePodBack) {
-  const BreakerResult r = evaluateBreaker(input());
+  const BreakerResult r = evaluateBreaker(breakerInput());
   EXPECT_EQ(r.verdict, Verdict::Pass) << r.reason;
   ASSERT_EQ(r.clients.size(), 2u);
   EXPECT_EQ(r.clients[0].failures_before_ejection, 5u);
@@ -54,7 +54,7 @@ TEST(BreakerValidation, PassesWhenEveryClientEjectsAtTheNthAndTakesThePodBack) {
 }
 
 TEST(BreakerValidation, NoEjectionAfterManyFailuresFails) { // outlier detection off
-  BreakerInput in = input();
+  BreakerInput in = breakerInput();
   for (BreakerClient& c : in.clients) {
     c.events.clear();
     c.enforced_ejections = 0;
@@ -68,7 +68,7 @@ TEST(BreakerValidation, NoEjectionAfterManyFailuresFails) { // outlier detection
 }
 
 TEST(BreakerValidation, EjectingAtAnotherCountFails) {
-  BreakerInput in = input();
+  BreakerInput in = breakerInput();
   in.clients[1] = client("service-a-1", 4, 32'000);
   const BreakerResult r = evaluateBreaker(in);
   EXPECT_EQ(r.verdict, Verdict::Fail);
@@ -78,7 +78,7 @@ TEST(BreakerValidation, EjectingAtAnotherCountFails) {
 }
 
 TEST(BreakerValidation, TrafficWhileEjectedFails) {
-  BreakerInput in = input();
+  BreakerInput in = breakerInput();
   in.clients[0].served.push_back({10'000, 200});
   std::sort(in.clients[0].served.begin(), in.clients[0].served.end(),
             [](const auto& a, const auto& b) { return a.unix_ms < b.unix_ms; });
@@ -88,19 +88,19 @@ TEST(BreakerValidation, TrafficWhileEjectedFails) {
 }
 
 TEST(BreakerValidation, ReturningEarlyOrLateFails) {
-  BreakerInput early = input();
+  BreakerInput early = breakerInput();
   early.clients[0] = client("service-a-0", 5, 29'000);
   EXPECT_EQ(evaluateBreaker(early).verdict, Verdict::Fail);
   EXPECT_NE(evaluateBreaker(early).reason.find("before baseEjectionTime 30.0 s"),
             std::string::npos);
-  BreakerInput late = input();
+  BreakerInput late = breakerInput();
   late.clients[0] = client("service-a-0", 5, 37'000);
   late.observe_end_ms = 50'000;
   EXPECT_EQ(evaluateBreaker(late).verdict, Verdict::Fail);
 }
 
 TEST(BreakerValidation, NotReturnedFailsOnlyWhenTheReturnWasDue) {
-  BreakerInput in = input();
+  BreakerInput in = breakerInput();
   in.clients[0].events.pop_back();
   in.clients[0].served.pop_back();
   EXPECT_EQ(evaluateBreaker(in).verdict, Verdict::Fail);
@@ -112,7 +112,7 @@ TEST(BreakerValidation, NotReturnedFailsOnlyWhenTheReturnWasDue) {
 }
 
 TEST(BreakerValidation, TooFewFailuresIsInconclusive) {
-  BreakerInput in = input();
+  BreakerInput in = breakerInput();
   in.clients.resize(1);
   in.clients[0].events.clear();
   in.clients[0].served.resize(3);
@@ -121,7 +121,7 @@ TEST(BreakerValidation, TooFewFailuresIsInconclusive) {
 
 // An ejection-only run (run --quick): nothing is awaited after the hold.
 BreakerInput ejectionOnly() {
-  BreakerInput in = input();
+  BreakerInput in = breakerInput();
   in.check_return = false;
   in.fault_end_ms = 4'500;
   in.observe_end_ms = 4'600;

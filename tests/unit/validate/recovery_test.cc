@@ -9,7 +9,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // 40 s of 100 ms buckets at 10 requests each (100 rps); the kill at 10 s.
-RecoveryInput input() {
+RecoveryInput recoveryInput() {
   RecoveryInput in;
   in.host = "service-c";
   in.pod = "service-c-1";
@@ -22,7 +22,7 @@ RecoveryInput input() {
 }
 
 TEST(RecoveryValidation, NoFailuresRecoversAtOnce) {
-  const RecoveryResult r = evaluateRecovery(input());
+  const RecoveryResult r = evaluateRecovery(recoveryInput());
   EXPECT_EQ(r.verdict, Verdict::Pass) << r.reason;
   EXPECT_EQ(*r.recovered_after, seconds(0));
   EXPECT_EQ(r.failed_after_kill, 0u);
@@ -30,7 +30,7 @@ TEST(RecoveryValidation, NoFailuresRecoversAtOnce) {
 }
 
 TEST(RecoveryValidation, RecoveryStartsAfterTheLastBadWindow) {
-  RecoveryInput in = input();
+  RecoveryInput in = recoveryInput();
   // Half the requests fail for 500 ms after the kill: windows starting before 10.5 s miss 99.9 %.
   for (size_t i = 100; i < 105; ++i) {
     in.timeline[i] = {5, 5};
@@ -43,7 +43,7 @@ TEST(RecoveryValidation, RecoveryStartsAfterTheLastBadWindow) {
 }
 
 TEST(RecoveryValidation, OneFailurePerWindowStillMeetsTheObjective) {
-  RecoveryInput in = input();
+  RecoveryInput in = recoveryInput();
   in.timeline[150] = {9, 1}; // 999 of 1000 = 99.9 %
   EXPECT_EQ(*evaluateRecovery(in).recovered_after, seconds(0));
   in.timeline[151] = {9, 1}; // 998 of 1000: windows covering both miss it
@@ -51,7 +51,7 @@ TEST(RecoveryValidation, OneFailurePerWindowStillMeetsTheObjective) {
 }
 
 TEST(RecoveryValidation, APodThatNeverComesBackFails) { // restarts disabled
-  RecoveryInput in = input();
+  RecoveryInput in = recoveryInput();
   in.ready_after.reset();
   const RecoveryResult r = evaluateRecovery(in);
   EXPECT_EQ(r.verdict, Verdict::Fail);
@@ -60,7 +60,7 @@ TEST(RecoveryValidation, APodThatNeverComesBackFails) { // restarts disabled
 }
 
 TEST(RecoveryValidation, FailuresUntilTheEndFail) {
-  RecoveryInput in = input();
+  RecoveryInput in = recoveryInput();
   for (size_t i = 100; i < 400; ++i) {
     in.timeline[i] = {9, 1};
   }
@@ -70,7 +70,7 @@ TEST(RecoveryValidation, FailuresUntilTheEndFail) {
 }
 
 TEST(RecoveryValidation, SlowRecoveryFails) {
-  RecoveryInput in = input();
+  RecoveryInput in = recoveryInput();
   for (size_t i = 100; i < 350; ++i) { // 25 s of errors, then 5 s clean: not a full window
     in.timeline[i] = {0, 10};
   }
@@ -81,16 +81,16 @@ TEST(RecoveryValidation, SlowRecoveryFails) {
 }
 
 TEST(RecoveryValidation, NoSteadyStateOrTooShortOrInvalidLoadIsInconclusive) {
-  RecoveryInput in = input();
+  RecoveryInput in = recoveryInput();
   in.timeline[50] = {0, 10};
   EXPECT_EQ(evaluateRecovery(in).verdict, Verdict::Inconclusive);
   EXPECT_NE(evaluateRecovery(in).reason.find("no steady state"), std::string::npos);
-  RecoveryInput shortrun = input();
+  RecoveryInput shortrun = recoveryInput();
   shortrun.timeline.resize(150);
   shortrun.timeline[120] = {0, 10};
   EXPECT_EQ(evaluateRecovery(shortrun).verdict, Verdict::Inconclusive)
       << evaluateRecovery(shortrun).reason;
-  RecoveryInput invalid = input();
+  RecoveryInput invalid = recoveryInput();
   invalid.load_invalid = true;
   EXPECT_EQ(evaluateRecovery(invalid).verdict, Verdict::Inconclusive);
 }
@@ -100,7 +100,7 @@ TEST(RecoveryValidation, NoSteadyStateOrTooShortOrInvalidLoadIsInconclusive) {
 // schedule), but the reason says why; a bad window whose requests all left before the kill does not
 // get that explanation.
 TEST(RecoveryValidation, SaysWhenALateGeneratorSentRequestsDueBeforeTheKillAfterIt) {
-  RecoveryInput late = input();
+  RecoveryInput late = recoveryInput();
   for (size_t i = 95; i < 100; ++i) { // due 9.5-10 s, sent 0.5 s late: after the kill at 10 s
     late.timeline[i] = {2, 8, milliseconds(520)};
   }

@@ -5,7 +5,7 @@
 namespace meshproof::validate {
 namespace {
 
-RetriesInput input() {
+RetriesInput retriesInput() {
   RetriesInput in;
   in.host = "service-b";
   in.fail_first = 2;
@@ -18,14 +18,14 @@ RetriesInput input() {
 }
 
 TEST(RetriesValidation, PassesWhenEveryRequestTookKPlusOneAttempts) {
-  const RetriesResult r = evaluateRetries(input());
+  const RetriesResult r = evaluateRetries(retriesInput());
   EXPECT_EQ(r.verdict, Verdict::Pass) << r.reason;
   EXPECT_EQ(r.attempts_per_request, 3u);
   EXPECT_DOUBLE_EQ(r.amplification, 3.0);
 }
 
 TEST(RetriesValidation, FailsWhenRetriesAreMissing) { // the positive control's numbers
-  RetriesInput in = input();
+  RetriesInput in = retriesInput();
   in.client_statuses = {{503, 100}};
   in.retry_attempts = 0;
   const RetriesResult r = evaluateRetries(in);
@@ -36,7 +36,7 @@ TEST(RetriesValidation, FailsWhenRetriesAreMissing) { // the positive control's 
 }
 
 TEST(RetriesValidation, MoreFailuresThanRetriesMustFail) {
-  RetriesInput in = input();
+  RetriesInput in = retriesInput();
   in.fail_first = 5;
   in.client_statuses = {{503, 100}};
   in.retry_attempts = 300;
@@ -46,7 +46,7 @@ TEST(RetriesValidation, MoreFailuresThanRetriesMustFail) {
 }
 
 TEST(RetriesValidation, ExtraRetriesAreAFailureToo) {
-  RetriesInput in = input();
+  RetriesInput in = retriesInput();
   in.retry_attempts = 201;
   EXPECT_EQ(evaluateRetries(in).verdict, Verdict::Fail);
 }
