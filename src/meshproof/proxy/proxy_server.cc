@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1952,7 +1953,7 @@ awaitable<Attempt> ProxyServer::Impl::attempt(Worker& w, Cluster& cluster, const
     bool keep_alive = false;
     Response& res = out.response;
     if (head_done && head.status != 101) {
-      res = std::move(storage); // its buffers (a retry's attempt after the first gets none)
+      std::swap(res, storage); // its buffers (a retry's attempt after the first gets empty ones)
       res.clear();
       keep_alive = head.keep_alive;
       // The fields go on (copied now: `head` views `in`, which the body reads move), less the
