@@ -224,8 +224,8 @@ TEST_F(Retries, OverrideHeaders) { // case 42 and §4.1
 }
 
 // The breakers are shared by a proxy's workers: threads racing for the last slot must not both
-// take it. Four threads, started together, take and give back a limit of one for 300 ms; one that
-// holds the slot counts itself while it does, and never sees another holder. (A check-then-add
+// take it. Four threads, started together, each take and give back a limit of one 20,000 times; one
+// that holds the slot counts itself while it does, and never sees another holder. (A check-then-add
 // lets two threads through here many times over on two cores.)
 TEST(ResourceLimit, RacingThreadsNeverHoldMoreSlotsThanTheLimit) {
   ResourceLimit limit(1);
@@ -233,18 +233,19 @@ TEST(ResourceLimit, RacingThreadsNeverHoldMoreSlotsThanTheLimit) {
   std::atomic<uint64_t> most{0};
   std::atomic<uint64_t> taken{0};
   std::atomic<int> ready{0};
-  std::atomic<bool> done{false};
   constexpr int kThreads = 4;
+  constexpr uint64_t kEach = 20000;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       ready.fetch_add(1);
       while (ready.load() < kThreads) {
       }
-      while (!done.load(std::memory_order_relaxed)) {
+      for (uint64_t mine = 0; mine < kEach;) {
         if (!limit.tryAcquire()) {
           continue;
         }
+        ++mine;
         taken.fetch_add(1, std::memory_order_relaxed);
         const uint64_t now = holders.fetch_add(1) + 1;
         uint64_t seen = most.load();
@@ -255,12 +256,10 @@ TEST(ResourceLimit, RacingThreadsNeverHoldMoreSlotsThanTheLimit) {
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  done = true;
   for (std::thread& t : threads) {
     t.join();
   }
-  EXPECT_GT(taken.load(), 0U);
+  EXPECT_EQ(taken.load(), kThreads * kEach);
   EXPECT_EQ(most.load(), 1U);
   EXPECT_EQ(limit.active(), 0U);
 }
